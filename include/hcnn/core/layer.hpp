@@ -1,0 +1,55 @@
+// hcnn/core/layer.hpp — what a layer template is, and the seam between layers and backends.
+//
+// A layer *spec* (Conv<...>, MaxPool<...>, ...) is an empty type that knows its shape rule,
+// its parameter and multiply-add counts and its Caffe name prefix. A *bound* layer,
+// LayerImpl<Spec, In, T, Backend>, is the spec placed at input shape In, computing in element
+// type T on a backend; backend/cpu/ and backend/cuda/ specialise it. Networks only use the
+// bound layer through the members named in the BoundLayer concept below.
+#pragma once
+
+#include <concepts>
+#include <cstdint>
+#include <span>
+#include <string>
+#include <string_view>
+
+#include "backend.hpp"
+#include "filler.hpp"
+#include "param.hpp"
+#include "shape.hpp"
+
+namespace hcnn {
+
+template <class Spec, Shape In, class T, class Backend>
+struct LayerImpl;  // specialised per layer and backend
+
+template <class L>
+concept LayerSpec = requires {
+  { L::kind } -> std::convertible_to<std::string_view>;
+  { L::name_prefix } -> std::convertible_to<std::string_view>;
+  { L::weight_layer } -> std::convertible_to<bool>;
+  { L::describe() } -> std::convertible_to<std::string>;
+};
+
+// Everything a network calls on a bound layer. `din` may be null: the layer then skips the
+// input gradient (the first layer of a network rarely needs it). Parameter gradients are
+// overwritten with this batch's gradient, not accumulated.
+template <class B, class T>
+concept BoundLayer = requires(B b, const T* in, const T* out, T* dout, T* din, T* ws, int n, Rng& rng,
+                              const Init& init, bool last) {
+  { B::workspace_size(n) } -> std::convertible_to<std::size_t>;
+  b.forward(in, din, n, Mode::test, ws);
+  b.backward(in, out, dout, din, n, ws);
+  { b.params() } -> std::convertible_to<std::span<Param<T, typename B::backend>>>;
+  b.fill(rng, init, last);
+};
+
+// Layers without parameters share this empty implementation of the parameter members.
+template <class T, class Backend>
+struct NoParams {
+  using backend = Backend;
+  std::span<Param<T, Backend>> params() { return {}; }
+  void fill(Rng&, const Init&, bool) {}
+};
+
+}  // namespace hcnn

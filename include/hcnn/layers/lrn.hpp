@@ -1,0 +1,42 @@
+// hcnn/layers/lrn.hpp — LRN<Size, Alpha, Beta, K>: Caffe's across-channel local response norm.
+//
+// y_c = x_c * (K + Alpha/Size * sum_{|c'-c| <= Size/2} x_c'^2)^-Beta, channels past the edges
+// count as zero while the divisor stays Size (TensorFlow's lrn does not divide Alpha by Size).
+// Defaults are Caffe's and CaffeNet's: Alpha 1e-4, Beta 0.75, K 1.
+#pragma once
+
+#include <cstdint>
+#include <string>
+#include <string_view>
+
+#include "../core/layer.hpp"
+
+namespace hcnn {
+
+template <int Size = 5, float Alpha = 1e-4f, float Beta = 0.75f, float K = 1.0f>
+struct LRN {
+  static_assert(Size > 0 && Size % 2 == 1, "LRN: the window size must be odd and positive (as Caffe requires)");
+  static_assert(K > 0.0f, "LRN: K must be positive");
+
+  static constexpr std::string_view kind = "LRN";
+  static constexpr std::string_view name_prefix = "norm";
+  static constexpr bool weight_layer = false;
+  static constexpr int size = Size;
+  static constexpr float alpha = Alpha, beta = Beta, k = K;
+
+  template <Shape In>
+  static consteval Shape output() {
+    return In;
+  }
+  template <Shape In>
+  static constexpr std::int64_t param_count() {
+    return 0;
+  }
+  template <Shape In>
+  static constexpr std::int64_t macs() {
+    return 0;
+  }
+  static std::string describe() { return "size " + std::to_string(Size); }
+};
+
+}  // namespace hcnn

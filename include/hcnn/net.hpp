@@ -1,0 +1,125 @@
+// hcnn/net.hpp — Net<Input<C, H, W>, Layers...>: a network as a flat list of layer templates.
+//
+// A Net is an empty type. Its shapes are computed at compile time by folding each layer's
+// shape rule over the list, so a network that does not fit together is a compile error naming
+// the layer and the shapes. Layer names follow Caffe's numbering of weight layers (conv1, pool1,
+// norm1, ..., fc6, drop6, fc8), which is exactly CaffeNet's; a network type may instead list
+// its own names in a static `layer_names` array (zoo::VGG19 does: conv1_1, conv1_2, ...).
+#pragma once
+
+#include <array>
+#include <cstddef>
+#include <cstdint>
+#include <string>
+#include <string_view>
+#include <tuple>
+#include <utility>
+
+#include "core/layer.hpp"
+#include "core/shape.hpp"
+#include "core/type_list.hpp"
+#include "layers/input.hpp"
+
+namespace hcnn {
+
+template <class T>
+inline constexpr bool is_input = false;
+template <int C, int H, int W>
+inline constexpr bool is_input<Input<C, H, W>> = true;
+
+template <class InputT, class... Layers>
+struct Net {
+  static_assert(is_input<InputT>, "Net: the first element must be Input<C, H, W>");
+  static_assert(sizeof...(Layers) > 0, "Net: a network needs at least one layer after its Input");
+  static_assert((LayerSpec<Layers> && ...),
+                "Net: every element after the Input must be a layer template (Conv, FC, MaxPool, ...)");
+
+  using input = InputT;
+  using layer_list = TypeList<Layers...>;
+  static constexpr std::size_t depth = sizeof...(Layers);
+  static constexpr Shape input_shape = InputT::shape;
+
+  template <std::size_t I>
+  using layer = type_at<I, Layers...>;
+
+  // The shape entering layer I; shape_before<depth>() is the network's output.
+  template <std::size_t I>
+  static consteval Shape shape_before() {
+    if constexpr (I == 0) {
+      return input_shape;
+    } else {
+      return checked_output<I - 1, layer<I - 1>, shape_before<I - 1>()>();
+    }
+  }
+  static constexpr Shape output_shape = shape_before<depth>();
+
+  static constexpr std::size_t weight_layers = (std::size_t{Layers::weight_layer} + ...);
+
+  // Caffe-style default names: the n-th weight layer is conv<n>, fc<n>; a pooling, LRN or
+  // dropout layer takes the number of the weight layer before it (pool1, norm1, drop6).
+  static std::array<std::string, depth> default_names() {
+    std::array<std::string, depth> names;
+    int weight_index = 0;
+    std::size_t i = 0;
+    ((weight_index += Layers::weight_layer ? 1 : 0,
+      names[i++] = std::string(Layers::name_prefix) + std::to_string(weight_index)),
+     ...);
+    return names;
+  }
+
+ private:
+  // A separate step per layer so that a failing shape rule shows "layer I = ..." and the input
+  // shape in the compiler's instantiation trace.
+  template <std::size_t Index, class Layer, Shape In>
+  static consteval Shape checked_output() {
+    constexpr Shape out = Layer::template output<In>();
+    static_assert(out.c > 0 && out.h > 0 && out.w > 0, "Net: this layer produces a zero-sized output");
+    return out;
+  }
+};
+
+template <class N>
+concept NetSpec = requires {
+  typename N::layer_list;
+  { N::depth } -> std::convertible_to<std::size_t>;
+  { N::input_shape } -> std::convertible_to<Shape>;
+  { N::output_shape } -> std::convertible_to<Shape>;
+};
+
+// The names of a network's layers: its own `layer_names` if it lists them, else Caffe's rule.
+template <NetSpec N>
+std::array<std::string, N::depth> layer_names() {
+  if constexpr (requires { N::layer_names; }) {
+    static_assert(N::layer_names.size() == N::depth, "Net: layer_names must name every layer");
+    std::array<std::string, N::depth> names;
+    for (std::size_t i = 0; i < N::depth; ++i) names[i] = std::string(N::layer_names[i]);
+    return names;
+  } else {
+    return N::default_names();
+  }
+}
+
+// Parameter and multiply-add totals, computed at compile time.
+template <NetSpec N>
+consteval std::int64_t param_count() {
+  return []<std::size_t... I>(std::index_sequence<I...>) {
+    return (std::int64_t{0} + ... +
+            N::template layer<I>::template param_count<N::template shape_before<I>()>());
+  }(std::make_index_sequence<N::depth>{});
+}
+template <NetSpec N>
+consteval std::int64_t mac_count() {
+  return []<std::size_t... I>(std::index_sequence<I...>) {
+    return (std::int64_t{0} + ... + N::template layer<I>::template macs<N::template shape_before<I>()>());
+  }(std::make_index_sequence<N::depth>{});
+}
+
+// The tuple of bound layers a model of N on Backend with element type T holds.
+template <NetSpec N, class T, class Backend, class Seq = std::make_index_sequence<N::depth>>
+struct BoundLayers;
+template <NetSpec N, class T, class Backend, std::size_t... I>
+struct BoundLayers<N, T, Backend, std::index_sequence<I...>> {
+  using type = std::tuple<LayerImpl<typename N::template layer<I>, N::template shape_before<I>(), T, Backend>...>;
+};
+
+}  // namespace hcnn

@@ -1,0 +1,62 @@
+// hcnn/summary.hpp — a printed table of a network: per layer its name, type, output shape,
+// parameters and multiply-adds, and the totals.
+#pragma once
+
+#include <cstdint>
+#include <iomanip>
+#include <ostream>
+#include <sstream>
+#include <string>
+#include <utility>
+
+#include "net.hpp"
+
+namespace hcnn {
+
+// 60965224 -> "60,965,224"
+inline std::string with_commas(std::int64_t value) {
+  std::string digits = std::to_string(value < 0 ? -value : value);
+  for (int i = static_cast<int>(digits.size()) - 3; i > 0; i -= 3) digits.insert(static_cast<std::size_t>(i), ",");
+  return value < 0 ? "-" + digits : digits;
+}
+
+template <NetSpec N>
+void summary(std::ostream& os, std::string_view title = "") {
+  const auto names = layer_names<N>();
+  constexpr int name_w = 10, type_w = 36, shape_w = 14, num_w = 16;
+  if (!title.empty()) os << title << "\n";
+  os << std::left << std::setw(name_w) << "layer" << std::setw(type_w) << "type" << std::setw(shape_w) << "output"
+     << std::right << std::setw(num_w) << "parameters" << std::setw(num_w) << "multiply-adds" << "\n";
+  os << std::left << std::setw(name_w) << "input" << std::setw(type_w) << "Input" << std::setw(shape_w)
+     << to_string(N::input_shape) << "\n";
+  [&]<std::size_t... I>(std::index_sequence<I...>) {
+    auto row = [&]<std::size_t J>() {
+      using L = typename N::template layer<J>;
+      constexpr Shape in = N::template shape_before<J>();
+      std::string type = std::string(L::kind);
+      if constexpr (requires { L::out_channels; }) type += "<" + std::to_string(L::out_channels) + ">";
+      if constexpr (requires { L::outputs; }) type += "<" + std::to_string(L::outputs) + ">";
+      if constexpr (requires { L::classes; }) type += "<" + std::to_string(L::classes) + ">";
+      const std::string details = L::describe();
+      if (!details.empty()) type += (details.front() == ' ' ? "" : " ") + details;
+      os << std::left << std::setw(name_w) << names[J] << std::setw(type_w) << type << std::setw(shape_w)
+         << to_string(N::template shape_before<J + 1>()) << std::right << std::setw(num_w)
+         << (L::template param_count<in>() ? with_commas(L::template param_count<in>()) : "") << std::setw(num_w)
+         << (L::template macs<in>() ? with_commas(L::template macs<in>()) : "") << "\n";
+    };
+    (row.template operator()<I>(), ...);
+  }(std::make_index_sequence<N::depth>{});
+  os << std::left << std::setw(name_w + type_w + shape_w) << ("total: " + std::to_string(N::depth) + " layers, " +
+                                                             std::to_string(N::weight_layers) + " weight layers")
+     << std::right << std::setw(num_w) << with_commas(param_count<N>()) << std::setw(num_w)
+     << with_commas(mac_count<N>()) << "\n";
+}
+
+template <NetSpec N>
+std::string summary(std::string_view title = "") {
+  std::ostringstream os;
+  summary<N>(os, title);
+  return os.str();
+}
+
+}  // namespace hcnn

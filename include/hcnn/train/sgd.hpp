@@ -1,0 +1,66 @@
+// hcnn/train/sgd.hpp — stochastic gradient descent with momentum and weight decay, as Caffe's.
+//
+// Per parameter blob with multipliers (lr_mult, decay_mult):
+//   v <- momentum * v + lr * lr_mult * (grad + weight_decay * decay_mult * w);   w <- w - v
+// A blob whose lr_mult is 0 is frozen: it is neither updated nor decayed. The momentum history
+// is solver state that a checkpoint saves, so training can resume exactly.
+#pragma once
+
+#include <cstddef>
+#include <span>
+#include <string>
+#include <vector>
+
+#include "../core/error.hpp"
+#include "../model.hpp"
+
+namespace hcnn {
+
+// Hyper-parameters; an aggregate, so `Sgd{.lr = 1e-3f, .momentum = 0.9f}` reads as it should.
+struct Sgd {
+  float lr = 0.01f;
+  float momentum = 0.9f;
+  float weight_decay = 5e-4f;
+};
+
+template <class T = float, class Backend = Cpu>
+class SgdSolver {
+ public:
+  explicit SgdSolver(Sgd config = {}) : config_(config) {}
+
+  // Applies one update to `params` (a model's parameters(), always in the same order).
+  void step(std::span<const NamedParam<T, Backend>> params) {
+    if (history_.empty()) {
+      for (const auto& p : params) history_.emplace_back(p.param->size());
+    }
+    if (history_.size() != params.size())
+      throw Error("SgdSolver: the solver holds " + std::to_string(history_.size()) + " momentum blobs but was given " +
+                  std::to_string(params.size()) + " parameters");
+    for (std::size_t i = 0; i < params.size(); ++i) {
+      Param<T, Backend>& p = *params[i].param;
+      if (p.lr_mult == 0.0f) continue;
+      const T rate = T(config_.lr * p.lr_mult);
+      const T decay = T(config_.weight_decay * p.decay_mult);
+      const T momentum = T(config_.momentum);
+      T* w = p.value.data();
+      const T* g = p.grad.data();
+      T* v = history_[i].data();
+      const std::size_t n = p.size();
+#pragma omp parallel for simd schedule(static) if (n > 65536)
+      for (std::size_t j = 0; j < n; ++j) {
+        v[j] = momentum * v[j] + rate * (g[j] + decay * w[j]);
+        w[j] -= v[j];
+      }
+    }
+  }
+
+  [[nodiscard]] Sgd& config() { return config_; }
+  [[nodiscard]] const Sgd& config() const { return config_; }
+  [[nodiscard]] std::vector<Buffer<T, Backend>>& history() { return history_; }
+
+ private:
+  Sgd config_;
+  std::vector<Buffer<T, Backend>> history_;
+};
+
+}  // namespace hcnn
