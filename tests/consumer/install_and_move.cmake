@@ -1,0 +1,16 @@
+# Installs hcnn into PREFIX/installed, then moves it to PREFIX/moved: a package config with a
+# build-machine path in it would break at the new place.
+file(REMOVE_RECURSE ${PREFIX})
+execute_process(COMMAND ${CMAKE_COMMAND} --install ${BUILD_DIR} --prefix ${PREFIX}/installed RESULT_VARIABLE status)
+if(NOT status EQUAL 0)
+  message(FATAL_ERROR "cmake --install failed")
+endif()
+file(RENAME ${PREFIX}/installed ${PREFIX}/moved)
+file(GLOB_RECURSE configs ${PREFIX}/moved/*.cmake)
+foreach(config ${configs})
+  file(READ ${config} text)
+  string(FIND "${text}" "${BUILD_DIR}" at)
+  if(NOT at EQUAL -1)
+    message(FATAL_ERROR "${config} names the build directory ${BUILD_DIR}")
+  endif()
+endforeach()

@@ -1,0 +1,96 @@
+// The generic finite-difference gradient checker that every layer passes.
+//
+// For a bound layer L (in double precision) it draws an input x and a random projection R of
+// the output, takes the scalar loss f = <L(x), R>, and compares the layer's backward pass
+// (dout = R) with central differences of f for every input element and every parameter
+// element. Each loss evaluation runs a fresh copy of the layer made before the first forward,
+// so stochastic layers (dropout) see the same mask every time.
+#pragma once
+
+#include <catch2/catch.hpp>
+#include <hcnn/hcnn.hpp>
+
+#include <cmath>
+#include <string>
+#include <vector>
+
+namespace hcnn::testing {
+
+struct GradientReport {
+  double worst = 0;     // largest relative error seen
+  std::string where;    // which element
+};
+
+inline double relative_error(double a, double b) { return std::abs(a - b) / std::max({1.0, std::abs(a), std::abs(b)}); }
+
+template <class Spec, Shape In>
+GradientReport check_layer_gradients(int batch, std::uint64_t seed, Mode mode = Mode::train) {
+  using L = LayerImpl<Spec, In, double, Cpu>;
+  constexpr Shape out = L::out_shape;
+  const std::size_t in_size = std::size_t(batch) * In.size(), out_size = std::size_t(batch) * out.size();
+
+  Rng rng(seed);
+  L reference;
+  reference.fill(rng, Init{.weights = Filler::gaussian(0.3f), .classifier = Filler::gaussian(0.3f)}, false);
+  for (auto& p : reference.params())  // non-zero biases exercise the bias gradients
+    for (auto& v : p.value) v = rng.normal(0.0, 0.3);
+
+  std::vector<double> x(in_size), r(out_size), y(out_size), dx(in_size), dout(out_size);
+  std::vector<double> ws(std::max<std::size_t>(L::workspace_size(batch), 1));
+  for (auto& v : x) v = rng.normal();
+  for (auto& v : r) v = rng.normal();
+
+  auto loss = [&](L layer) {  // by value: a fresh copy per evaluation
+    std::vector<double> out_values(out_size);
+    layer.forward(x.data(), out_values.data(), batch, mode, ws.data());
+    double f = 0;
+    for (std::size_t i = 0; i < out_size; ++i) f += out_values[i] * r[i];
+    return f;
+  };
+
+  L analytic = reference;
+  analytic.forward(x.data(), y.data(), batch, mode, ws.data());
+  dout = r;
+  analytic.backward(x.data(), y.data(), dout.data(), dx.data(), batch, ws.data());
+
+  GradientReport report;
+  const double eps = 1e-6;
+  auto compare = [&](double numeric, double exact, const std::string& where) {
+    const double e = relative_error(numeric, exact);
+    if (e > report.worst) report = {e, where + ": numeric " + std::to_string(numeric) + ", backward " + std::to_string(exact)};
+  };
+  for (std::size_t i = 0; i < in_size; ++i) {
+    const double saved = x[i];
+    x[i] = saved + eps;
+    const double up = loss(reference);
+    x[i] = saved - eps;
+    const double down = loss(reference);
+    x[i] = saved;
+    compare((up - down) / (2 * eps), dx[i], "input[" + std::to_string(i) + "]");
+  }
+  auto params = reference.params();
+  auto grads = analytic.params();
+  for (std::size_t p = 0; p < params.size(); ++p) {
+    for (std::size_t i = 0; i < params[p].size(); ++i) {
+      const double saved = params[p].value[i];
+      params[p].value[i] = saved + eps;
+      const double up = loss(reference);
+      params[p].value[i] = saved - eps;
+      const double down = loss(reference);
+      params[p].value[i] = saved;
+      compare((up - down) / (2 * eps), grads[p].grad[i], params[p].name + "[" + std::to_string(i) + "]");
+    }
+  }
+  return report;
+}
+
+// Runs the checker and reports the worst element on failure.
+template <class Spec, Shape In>
+void require_gradients(int batch, std::uint64_t seed = 7, Mode mode = Mode::train, double tolerance = 1e-6) {
+  const GradientReport report = check_layer_gradients<Spec, In>(batch, seed, mode);
+  INFO(std::string(Spec::kind) << Spec::describe() << " at " << to_string(In) << " x" << batch << ", worst "
+                               << report.where);
+  CHECK(report.worst < tolerance);
+}
+
+}  // namespace hcnn::testing

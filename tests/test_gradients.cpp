@@ -1,0 +1,86 @@
+// Every layer passes the finite-difference gradient check, for inputs and parameters, over
+// shapes that exercise groups, stride, padding, odd sizes, clipped windows and batch > 1.
+#include "gradient_check.hpp"
+
+using namespace hcnn;
+using hcnn::testing::require_gradients;
+
+TEST_CASE("Conv gradients", "[gradient][conv]") {
+  require_gradients<Conv<4, 3>, Shape{2, 5, 5}>(1);
+  require_gradients<Conv<4, 3, 2, 1>, Shape{3, 7, 6}>(2);                   // stride, pad, odd, non-square
+  require_gradients<Conv<6, 3, 1, 1, 2>, Shape{4, 5, 5}>(2);                // groups
+  require_gradients<Conv<6, 5, 3, 2, 3, Identity>, Shape{3, 9, 8}>(2);      // groups = channels, no ReLU
+  require_gradients<Conv<3, 1>, Shape{4, 3, 5}>(3);                         // pointwise path
+  require_gradients<Conv<2, 4, 4, 0, 1>, Shape{2, 9, 9}>(1);                // kernel = stride, remainder dropped
+}
+
+TEST_CASE("FC gradients, also on flattened maps", "[gradient][fc]") {
+  require_gradients<FC<5>, Shape{3, 2, 3}>(2);
+  require_gradients<FC<4, Identity>, Shape{7, 1, 1}>(3);
+}
+
+TEST_CASE("Softmax layer gradients through the softmax Jacobian", "[gradient][softmax]") {
+  require_gradients<Softmax<4>, Shape{2, 2, 2}>(3);
+  require_gradients<Softmax<2>, Shape{5, 1, 1}>(1);
+}
+
+TEST_CASE("MaxPool gradients with Caffe's ceil rounding and clipping", "[gradient][pool]") {
+  require_gradients<MaxPool<3, 2>, Shape{2, 8, 8}>(2);    // ceil: 4x4 (floor would give 3x3)
+  require_gradients<MaxPool<2, 2>, Shape{3, 5, 7}>(1);    // odd sizes, clipped last window
+  require_gradients<MaxPool<3, 2, 1>, Shape{2, 6, 5}>(2); // padding
+}
+
+TEST_CASE("AvgPool gradients, padded cells counted", "[gradient][pool]") {
+  require_gradients<AvgPool<3, 2>, Shape{2, 8, 8}>(2);
+  require_gradients<AvgPool<3, 2, 1>, Shape{2, 7, 6}>(2);
+  require_gradients<AvgPool<2, 1>, Shape{1, 4, 3}>(3);
+}
+
+TEST_CASE("LRN gradients", "[gradient][lrn]") {
+  require_gradients<LRN<5>, Shape{7, 3, 3}>(2);
+  // Large alpha so the normalisation term matters at this input scale.
+  require_gradients<LRN<3, 2.0f, 0.75f, 1.5f>, Shape{4, 2, 3}>(2);
+  require_gradients<LRN<5, 1.0f, 0.5f, 2.0f>, Shape{3, 2, 2}>(1);    // window wider than the channels
+}
+
+TEST_CASE("Dropout gradients in training and test modes", "[gradient][dropout]") {
+  require_gradients<Dropout<0.5f>, Shape{3, 4, 4}>(2, 7, Mode::train);
+  require_gradients<Dropout<0.3f>, Shape{5, 1, 1}>(3, 9, Mode::test);
+}
+
+TEST_CASE("Dropout is inverted: kept values scaled by 1/(1-p), identity at test", "[dropout]") {
+  LayerImpl<Dropout<0.25f>, Shape{1000, 1, 1}, double, Cpu> layer;
+  Rng rng(3);
+  layer.fill(rng, {}, false);
+  std::vector<double> x(2000, 2.0), y(2000);
+  layer.forward(x.data(), y.data(), 2, Mode::train, nullptr);
+  int kept = 0;
+  for (double v : y) {
+    REQUIRE((v == 0.0 || v == Approx(2.0 / 0.75)));
+    kept += v != 0.0;
+  }
+  CHECK(kept == Approx(1500).margin(80));  // 0.75 * 2000, about 4 standard deviations
+  layer.forward(x.data(), y.data(), 2, Mode::test, nullptr);
+  CHECK(y == x);
+}
+
+TEST_CASE("Fused softmax + cross-entropy gradient equals the Jacobian path", "[softmax]") {
+  using L = LayerImpl<Softmax<5>, Shape{3, 1, 2}, double, Cpu>;
+  L fused, general;
+  Rng rng(11);
+  fused.fill(rng, {.classifier = Filler::gaussian(0.5f)}, true);
+  general = fused;
+  const int n = 4;
+  std::vector<double> x(n * 6), p(n * 5), ws(L::workspace_size(n)), dx1(n * 6), dx2(n * 6), dp(n * 5, 0.0);
+  for (auto& v : x) v = rng.normal();
+  const std::vector<int> labels{0, 4, 2, 2};
+  fused.forward(x.data(), p.data(), n, Mode::train, ws.data());
+  fused.backward_from_labels(x.data(), p.data(), labels.data(), dx1.data(), n, ws.data());
+  // d(mean CE)/dp = -1 / (n p_label) at the label.
+  for (int s = 0; s < n; ++s) dp[s * 5 + labels[s]] = -1.0 / (n * p[s * 5 + labels[s]]);
+  general.backward(x.data(), p.data(), dp.data(), dx2.data(), n, ws.data());
+  for (std::size_t i = 0; i < dx1.size(); ++i) CHECK(dx1[i] == Approx(dx2[i]).epsilon(1e-10));
+  for (std::size_t k = 0; k < 2; ++k)
+    for (std::size_t i = 0; i < fused.params()[k].size(); ++i)
+      CHECK(fused.params()[k].grad[i] == Approx(general.params()[k].grad[i]).epsilon(1e-10));
+}

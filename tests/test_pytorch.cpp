@@ -1,0 +1,115 @@
+// Agreement with an independent implementation: PyTorch 1.13, through the committed fixtures
+// of tests/fixtures/generate.py. hcnn runs each case in double (to 1e-9) and in float (to
+// float rounding), on the same weights and inputs.
+#include <catch2/catch.hpp>
+#include <hcnn/hcnn.hpp>
+
+#include "fixture.hpp"
+
+using namespace hcnn;
+using hcnn::testing::Array;
+using hcnn::testing::Fixture;
+
+namespace {
+
+template <class T>
+std::vector<T> as(const Array& a) {
+  return std::vector<T>(a.data.begin(), a.data.end());
+}
+
+template <class T>
+void require_close(const std::vector<T>& actual, const Array& expected, const std::string& what) {
+  REQUIRE(actual.size() == expected.data.size());
+  const double tolerance = std::is_same_v<T, double> ? 1e-9 : 2e-4;
+  double worst = 0;
+  std::size_t at = 0;
+  for (std::size_t i = 0; i < actual.size(); ++i) {
+    const double e = std::abs(double(actual[i]) - expected.data[i]) / std::max(1.0, std::abs(expected.data[i]));
+    if (e > worst) worst = e, at = i;
+  }
+  INFO(what << ": worst relative error " << worst << " at " << at << " (hcnn " << double(actual[at]) << ", PyTorch "
+            << expected.data[at] << ")");
+  CHECK(worst < tolerance);
+}
+
+template <class T, class P>
+void load(P& param, const Array& a) {
+  REQUIRE(param.size() == a.data.size());
+  std::copy(a.data.begin(), a.data.end(), param.value.begin());
+}
+
+// One layer against a single-layer fixture: forward y, and backward dx (and dw, db) for dy.
+template <class Spec, Shape In, class T>
+void compare_layer(const std::string& name) {
+  const Fixture f(name);
+  using L = LayerImpl<Spec, In, T, Cpu>;
+  L layer;
+  if (!layer.params().empty()) {
+    load<T>(layer.params()[0], f["w"]);
+    load<T>(layer.params()[1], f["b"]);
+  }
+  const int n = f["x"].dims[0];
+  auto x = as<T>(f["x"]);
+  std::vector<T> y(f["y"].data.size()), dx(x.size()), ws(std::max<std::size_t>(L::workspace_size(n), 1));
+  layer.forward(x.data(), y.data(), n, Mode::test, ws.data());
+  require_close(y, f["y"], name + " forward");
+  auto dy = as<T>(f["dy"]);
+  layer.backward(x.data(), y.data(), dy.data(), dx.data(), n, ws.data());
+  require_close(dx, f["dx"], name + " input gradient");
+  if (!layer.params().empty()) {
+    require_close(std::vector<T>(layer.params()[0].grad.begin(), layer.params()[0].grad.end()), f["dw"],
+                  name + " weight gradient");
+    require_close(std::vector<T>(layer.params()[1].grad.begin(), layer.params()[1].grad.end()), f["db"],
+                  name + " bias gradient");
+  }
+}
+
+}  // namespace
+
+TEMPLATE_TEST_CASE("Layers agree with PyTorch", "[pytorch]", double, float) {
+  SECTION("grouped, strided, padded convolution") { compare_layer<Conv<6, 3, 2, 1, 2>, Shape{4, 7, 6}, TestType>("conv_grouped"); }
+  SECTION("5x5 grouped convolution") { compare_layer<Conv<4, 5, 1, 2, 2>, Shape{2, 6, 6}, TestType>("conv_k5_groups"); }
+  SECTION("ceil-mode max pooling") { compare_layer<MaxPool<3, 2>, Shape{3, 8, 8}, TestType>("maxpool_ceil"); }
+  SECTION("padded ceil-mode average pooling") { compare_layer<AvgPool<3, 2, 1>, Shape{2, 7, 6}, TestType>("avgpool_pad_ceil"); }
+  SECTION("LRN at CaffeNet's parameters") { compare_layer<LRN<5>, Shape{7, 3, 3}, TestType>("lrn_caffenet"); }
+  SECTION("LRN with a strong normaliser") { compare_layer<LRN<3, 2.0f, 0.75f, 1.5f>, Shape{6, 2, 3}, TestType>("lrn_strong"); }
+  SECTION("FC on a flattened map") { compare_layer<FC<7>, Shape{3, 4, 5}, TestType>("fc_flatten"); }
+}
+
+TEMPLATE_TEST_CASE("Softmax + cross-entropy agrees with PyTorch", "[pytorch]", double, float) {
+  const Fixture f("softmax_xent");
+  Model<Net<Input<2, 2, 2>, Softmax<4>>, Cpu, TestType> model;
+  load<TestType>(*model.parameters()[0].param, f["w"]);
+  load<TestType>(*model.parameters()[1].param, f["b"]);
+  Tensor<TestType> x(3, Shape{2, 2, 2});
+  std::copy(f["x"].data.begin(), f["x"].data.end(), x.data());
+  const auto labels = f.labels("labels");
+  const auto& p = model.forward(x, Mode::train);
+  require_close(std::vector<TestType>(p.data(), p.data() + p.size()), f["p"], "probabilities");
+  CHECK(model.loss(labels) == Approx(f["loss"].data[0]).epsilon(1e-6));
+  model.backward(labels, {.input_gradient = true});
+  require_close(std::vector<TestType>(model.input_gradient(), model.input_gradient() + x.size()), f["dx"], "dx");
+  const auto params = model.parameters();
+  require_close(std::vector<TestType>(params[0].param->grad.begin(), params[0].param->grad.end()), f["dw"], "dw");
+  require_close(std::vector<TestType>(params[1].param->grad.begin(), params[1].param->grad.end()), f["db"], "db");
+}
+
+TEMPLATE_TEST_CASE("A whole small network agrees with PyTorch", "[pytorch]", double, float) {
+  using Small = Net<Input<3, 15, 14>, Conv<8, 5, 2, 1>, MaxPool<3, 2>, LRN<5>, Conv<6, 3, 1, 1, 2>, AvgPool<3, 2, 1>,
+                    FC<10>, Softmax<5>>;
+  const Fixture f("small_net");
+  Model<Small, Cpu, TestType> model;
+  for (auto& [layer, param] : model.parameters()) load<TestType>(*param, f[layer + (param->name == "weight" ? "_w" : "_b")]);
+  Tensor<TestType> x(4, Small::input_shape);
+  std::copy(f["x"].data.begin(), f["x"].data.end(), x.data());
+  const auto labels = f.labels("labels");
+  const auto& p = model.forward(x, Mode::train);
+  require_close(std::vector<TestType>(p.data(), p.data() + p.size()), f["p"], "probabilities");
+  CHECK(model.loss(labels) == Approx(f["loss"].data[0]).epsilon(1e-5));
+  model.backward(labels, {.input_gradient = true});
+  require_close(std::vector<TestType>(model.input_gradient(), model.input_gradient() + x.size()), f["dx"], "dx");
+  for (auto& [layer, param] : model.parameters()) {
+    const std::string key = "d" + layer + (param->name == "weight" ? "_w" : "_b");
+    require_close(std::vector<TestType>(param->grad.begin(), param->grad.end()), f[key], key);
+  }
+}
