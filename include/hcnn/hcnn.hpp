@@ -23,6 +23,8 @@
 #include "layers/pool.hpp"
 #include "layers/softmax.hpp"
 #include "backend/cpu.hpp"
+#include "io/caffemodel.hpp"
+#include "io/checkpoint.hpp"
 #include "model.hpp"
 #include "net.hpp"
 #include "summary.hpp"

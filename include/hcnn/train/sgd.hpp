@@ -57,6 +57,7 @@ class SgdSolver {
   [[nodiscard]] Sgd& config() { return config_; }
   [[nodiscard]] const Sgd& config() const { return config_; }
   [[nodiscard]] std::vector<Buffer<T, Backend>>& history() { return history_; }
+  [[nodiscard]] const std::vector<Buffer<T, Backend>>& history() const { return history_; }
 
  private:
   Sgd config_;

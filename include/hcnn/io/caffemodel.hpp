@@ -1,0 +1,274 @@
+// hcnn/io/caffemodel.hpp — reading Caffe .caffemodel files and importing their weights.
+//
+// A .caffemodel is a serialized NetParameter. Both layer forms are read: the legacy V1
+// `layers` (field 2; name 4, type enum 5, blobs 6) in which the published CaffeNet and VGG-19
+// are written, and V2 `layer` (field 100; name 1, type string 2, blobs 7). A BlobProto's shape
+// is its legacy (num, channels, height, width) if any of those is present, else shape.dim; its
+// data are float32, packed or unpacked, or double_data. The file is memory-mapped and blobs
+// point into it, so nothing is copied until import_caffemodel writes into a model.
+//
+// import_caffemodel(model, path[, names]) matches the model's weight layers to the file's
+// layers by name (extra layers in the file, such as data and loss layers, are ignored, as
+// Caffe ignores them), checks every blob's shape, and only then copies: on any error the
+// model is unchanged and the IoError names the file, the layer and both shapes.
+#pragma once
+
+#include <cstdint>
+#include <cstring>
+#include <filesystem>
+#include <span>
+#include <string>
+#include <string_view>
+#include <vector>
+
+#include "../core/error.hpp"
+#include "mapped_file.hpp"
+#include "protobuf.hpp"
+
+namespace hcnn {
+
+struct CaffeBlob {
+  std::vector<std::int64_t> shape;            // as stored (legacy blobs: 4 axes)
+  std::span<const std::byte> packed_floats;   // data, packed (wire type 2)
+  std::span<const std::byte> packed_doubles;  // double_data, packed
+  std::vector<float> unpacked;                // data or double_data, unpacked (wire types 5 / 1)
+
+  [[nodiscard]] std::size_t count() const {
+    if (!packed_floats.empty()) return packed_floats.size() / 4;
+    if (!packed_doubles.empty()) return packed_doubles.size() / 8;
+    return unpacked.size();
+  }
+  // The shape as Caffe compares shapes: left-padded with 1s to 4 axes ((out, in) -> (1, 1, out, in)).
+  [[nodiscard]] std::vector<std::int64_t> legacy_shape() const {
+    std::vector<std::int64_t> s(shape.size() < 4 ? 4 - shape.size() : 0, 1);
+    s.insert(s.end(), shape.begin(), shape.end());
+    return s;
+  }
+  template <class T>
+  void copy_to(T* out) const {
+    const std::size_t n = count();
+    for (std::size_t i = 0; i < n; ++i) {
+      if (!packed_floats.empty()) {
+        float v;
+        std::memcpy(&v, packed_floats.data() + 4 * i, 4);  // unaligned little-endian
+        out[i] = static_cast<T>(v);
+      } else if (!packed_doubles.empty()) {
+        double v;
+        std::memcpy(&v, packed_doubles.data() + 8 * i, 8);
+        out[i] = static_cast<T>(v);
+      } else {
+        out[i] = static_cast<T>(unpacked[i]);
+      }
+    }
+  }
+};
+
+struct CaffeLayer {
+  std::string name;
+  std::string type;  // V2 type string, or the V1 enum's Caffe name ("Convolution", ...)
+  std::vector<CaffeBlob> blobs;
+};
+
+inline std::string shape_string(std::span<const std::int64_t> dims) {
+  std::string s = "(";
+  for (std::size_t i = 0; i < dims.size(); ++i) s += (i ? ", " : "") + std::to_string(dims[i]);
+  return s + ")";
+}
+
+class CaffeModel {
+ public:
+  // Maps and parses the file; throws IoError naming it and the problem.
+  explicit CaffeModel(const std::filesystem::path& path) : file_(path) {
+    if (file_.bytes().empty()) throw IoError(path, "empty file, not a .caffemodel");
+    try {
+      parse_net(file_.bytes());
+    } catch (const io::pb::ParseError& e) {
+      throw IoError(path, std::string("corrupt or truncated .caffemodel: ") + e.what());
+    }
+    if (layers_.empty()) throw IoError(path, "not a .caffemodel: no layers found");
+  }
+
+  [[nodiscard]] const std::filesystem::path& path() const { return file_.path(); }
+  [[nodiscard]] const std::string& name() const { return name_; }
+  [[nodiscard]] const std::vector<CaffeLayer>& layers() const { return layers_; }
+  [[nodiscard]] const CaffeLayer* find(std::string_view layer) const {
+    for (const auto& l : layers_)
+      if (l.name == layer) return &l;
+    return nullptr;
+  }
+
+ private:
+  void parse_net(std::span<const std::byte> bytes) {
+    io::pb::Reader net(bytes);
+    io::pb::Field f;
+    while (net.next(f)) {
+      if (f.number == 1 && f.type == io::pb::WireType::length_delimited) {
+        name_ = as_string(f);
+      } else if (f.number == 2 || f.number == 100) {
+        io::pb::expect(f, io::pb::WireType::length_delimited, "a layer");
+        layers_.push_back(parse_layer(f, f.number == 2));
+      }
+    }
+  }
+
+  static std::string as_string(const io::pb::Field& f) {
+    return {reinterpret_cast<const char*>(f.bytes.data()), f.bytes.size()};
+  }
+
+  static std::string v1_type_name(std::uint64_t type) {
+    switch (type) {
+      case 4: return "Convolution";
+      case 5: return "Data";
+      case 6: return "Dropout";
+      case 14: return "InnerProduct";
+      case 15: return "LRN";
+      case 17: return "Pooling";
+      case 18: return "ReLU";
+      case 20: return "Softmax";
+      case 21: return "SoftmaxWithLoss";
+      case 22: return "Split";
+      default: return "V1 type " + std::to_string(type);
+    }
+  }
+
+  static CaffeLayer parse_layer(const io::pb::Field& message, bool v1) {
+    CaffeLayer layer;
+    const std::uint32_t name_field = v1 ? 4 : 1, type_field = v1 ? 5 : 2, blobs_field = v1 ? 6 : 7;
+    io::pb::Reader reader(message.bytes, message.offset);
+    io::pb::Field f;
+    while (reader.next(f)) {
+      if (f.number == name_field) {
+        io::pb::expect(f, io::pb::WireType::length_delimited, "a layer name");
+        layer.name = as_string(f);
+      } else if (f.number == type_field) {
+        if (v1) {
+          io::pb::expect(f, io::pb::WireType::varint, "a V1 layer type");
+          layer.type = v1_type_name(f.value);
+        } else {
+          io::pb::expect(f, io::pb::WireType::length_delimited, "a layer type");
+          layer.type = as_string(f);
+        }
+      } else if (f.number == blobs_field) {
+        io::pb::expect(f, io::pb::WireType::length_delimited, "a blob");
+        layer.blobs.push_back(parse_blob(f, layer.name));
+      }
+    }
+    return layer;
+  }
+
+  static CaffeBlob parse_blob(const io::pb::Field& message, const std::string& layer) {
+    CaffeBlob blob;
+    std::int64_t legacy[4] = {0, 0, 0, 0};
+    bool has_legacy = false;
+    std::vector<std::int64_t> dims;
+    io::pb::Reader reader(message.bytes, message.offset);
+    io::pb::Field f;
+    while (reader.next(f)) {
+      if (f.number >= 1 && f.number <= 4) {
+        io::pb::expect(f, io::pb::WireType::varint, "a legacy blob dimension");
+        legacy[f.number - 1] = static_cast<std::int32_t>(f.value);
+        has_legacy = true;
+      } else if (f.number == 5) {  // data: float32
+        if (f.type == io::pb::WireType::length_delimited) {
+          if (f.bytes.size() % 4 != 0) throw io::pb::ParseError("packed float data of a size not divisible by 4", f.offset);
+          blob.packed_floats = f.bytes;
+        } else {
+          io::pb::expect(f, io::pb::WireType::fixed32, "blob data");
+          float v;
+          const auto bits = static_cast<std::uint32_t>(f.value);
+          std::memcpy(&v, &bits, 4);
+          blob.unpacked.push_back(v);
+        }
+      } else if (f.number == 7) {  // shape: BlobShape { repeated int64 dim = 1 [packed] }
+        io::pb::expect(f, io::pb::WireType::length_delimited, "a blob shape");
+        io::pb::Reader shape(f.bytes, f.offset);
+        io::pb::Field d;
+        while (shape.next(d)) {
+          if (d.number != 1) continue;
+          if (d.type == io::pb::WireType::length_delimited) {
+            io::pb::Reader packed(d.bytes, d.offset);
+            while (!packed.done()) dims.push_back(static_cast<std::int64_t>(packed.varint()));
+          } else {
+            io::pb::expect(d, io::pb::WireType::varint, "a blob dimension");
+            dims.push_back(static_cast<std::int64_t>(d.value));
+          }
+        }
+      } else if (f.number == 8) {  // double_data
+        if (f.type == io::pb::WireType::length_delimited) {
+          if (f.bytes.size() % 8 != 0) throw io::pb::ParseError("packed double data of a size not divisible by 8", f.offset);
+          blob.packed_doubles = f.bytes;
+        } else {
+          io::pb::expect(f, io::pb::WireType::fixed64, "blob double data");
+          double v;
+          std::memcpy(&v, &f.value, 8);
+          blob.unpacked.push_back(static_cast<float>(v));
+        }
+      }
+    }
+    blob.shape = has_legacy ? std::vector<std::int64_t>(legacy, legacy + 4) : dims;
+    // The element count must be the product of the shape; dimensions must be sane.
+    std::int64_t product = 1;
+    for (std::int64_t d : blob.shape) {
+      if (d < 0 || d > (std::int64_t{1} << 40)) throw io::pb::ParseError("blob of layer '" + layer + "' has dimension " + std::to_string(d), message.offset);
+      product = (d != 0 && product > (std::int64_t{1} << 50) / d) ? -1 : product * d;
+      if (product < 0) throw io::pb::ParseError("blob of layer '" + layer + "' is impossibly large", message.offset);
+    }
+    const int sources = !blob.packed_floats.empty() + !blob.packed_doubles.empty() + !blob.unpacked.empty();
+    if (sources > 1) throw io::pb::ParseError("blob of layer '" + layer + "' mixes data encodings", message.offset);
+    if (static_cast<std::uint64_t>(product) != blob.count())
+      throw io::pb::ParseError("blob of layer '" + layer + "' has shape " + shape_string(blob.shape) + " (" +
+                               std::to_string(product) + " values) but holds " + std::to_string(blob.count()) +
+                               " values",
+                           message.offset);
+    return blob;
+  }
+
+  io::MappedFile file_;
+  std::string name_;
+  std::vector<CaffeLayer> layers_;
+};
+
+// Copies the weights of `file` into `model`. `names`, if given, has one entry per model layer
+// (the Caffe layer to read it from; empty for "leave this layer as it is"); otherwise the
+// model's own layer names are used. Validates everything before writing anything.
+template <class ModelT>
+void import_caffemodel(ModelT& model, const CaffeModel& file, std::span<const std::string> names = {}) {
+  if (!names.empty() && names.size() != ModelT::depth)
+    throw Error("import_caffemodel: " + std::to_string(names.size()) + " layer names given for a network of " +
+                std::to_string(ModelT::depth) + " layers");
+  struct Copy {
+    const CaffeBlob* blob;
+    typename ModelT::value_type* target;
+  };
+  std::vector<Copy> copies;
+  model.for_each_layer([&]<std::size_t I>(auto& layer) {
+    auto params = layer.params();
+    if (params.empty()) return;
+    const std::string& name = names.empty() ? model.names()[I] : names[I];
+    if (name.empty()) return;
+    const CaffeLayer* source = file.find(name);
+    const std::string where = "layer '" + name + "' (" + std::string(std::remove_cvref_t<decltype(layer)>::spec::kind) + ")";
+    if (source == nullptr) throw IoError(file.path(), "has no " + where + " that the model needs");
+    if (source->blobs.size() != params.size())
+      throw IoError(file.path(), where + " has " + std::to_string(source->blobs.size()) + " blobs, the model expects " +
+                                     std::to_string(params.size()) + " (weight and bias)");
+    for (std::size_t b = 0; b < params.size(); ++b) {
+      auto& param = params[b];
+      std::vector<std::int64_t> expected(4 - param.rank, 1);
+      for (int d = 0; d < param.rank; ++d) expected.push_back(param.dims[d]);
+      const auto actual = source->blobs[b].legacy_shape();
+      if (actual != expected)
+        throw IoError(file.path(), where + " " + param.name + " has shape " + shape_string(source->blobs[b].shape) +
+                                       " in the file, but the model's is " + shape_string(expected));
+      copies.push_back({&source->blobs[b], param.value.data()});
+    }
+  });
+  for (const auto& c : copies) c.blob->copy_to(c.target);
+}
+
+template <class ModelT>
+void import_caffemodel(ModelT& model, const std::filesystem::path& path, std::span<const std::string> names = {}) {
+  import_caffemodel(model, CaffeModel(path), names);
+}
+
+}  // namespace hcnn

@@ -1,0 +1,218 @@
+// hcnn/io/checkpoint.hpp — saving and restoring a model (and its solver) to resume training.
+//
+// Works for anything with parameters(): a Model of a Net, and the Combination and Average
+// models built from them. The format is versioned and self-describing:
+//
+//   "HCNNCKPT"  u32 version = 1
+//   payload:    u32 element size (4 or 8)   u64 iteration   u32 blob count
+//               per blob: string layer, string name, u32 rank, i32 dims[rank]
+//               per blob: its values
+//               u8 has solver; if 1: f32 lr, momentum, weight_decay, u32 count, per blob u64 n + values
+//   u32 CRC-32 of the payload
+//
+// (strings are u32 length + bytes, everything little-endian). The structure is checked
+// against the model before anything is written into it, so loading a checkpoint of another
+// architecture names the first mismatched layer and both shapes and leaves the model as it
+// was; a corrupt or truncated file fails its checksum or bounds checks the same way. Saving is
+// atomic (io/atomic_file.hpp): a crash or full disk never destroys the previous checkpoint.
+#pragma once
+
+#include <cstdint>
+#include <cstdio>
+#include <cstring>
+#include <filesystem>
+#include <string>
+#include <vector>
+
+#include "../core/error.hpp"
+#include "../train/sgd.hpp"
+#include "atomic_file.hpp"
+#include "binary.hpp"
+#include "mapped_file.hpp"
+
+namespace hcnn {
+
+struct CheckpointInfo {
+  std::uint64_t iteration = 0;
+  bool has_solver = false;
+};
+
+namespace io {
+
+inline constexpr char checkpoint_magic[8] = {'H', 'C', 'N', 'N', 'C', 'K', 'P', 'T'};
+inline constexpr std::uint32_t checkpoint_version = 1;
+
+// Streams bytes to a FILE while keeping the running CRC of what it wrote.
+class ChecksummedWriter {
+ public:
+  explicit ChecksummedWriter(std::FILE* file) : file_(file) {}
+  void bytes(const void* data, std::size_t n) {
+    if (n == 0) return;
+    std::fwrite(data, 1, n, file_);
+    crc_ = crc32({static_cast<const std::byte*>(data), n}, crc_);
+  }
+  template <class V>
+  void value(const V& v) {
+    bytes(&v, sizeof v);
+  }
+  void string(const std::string& s) {
+    value(static_cast<std::uint32_t>(s.size()));
+    bytes(s.data(), s.size());
+  }
+  [[nodiscard]] std::uint32_t crc() const { return crc_; }
+
+ private:
+  std::FILE* file_;
+  std::uint32_t crc_ = 0;
+};
+
+inline std::string dims_text(std::span<const std::int32_t> dims) {
+  std::string s = "(";
+  for (std::size_t i = 0; i < dims.size(); ++i) s += (i ? ", " : "") + std::to_string(dims[i]);
+  return s + ")";
+}
+
+}  // namespace io
+
+// The solver type of a model, spelled out so that `nullptr` can be passed for "no solver".
+template <class ModelT>
+using SolverOf = SgdSolver<typename ModelT::value_type, typename ModelT::backend>;
+
+template <class ModelT>
+void save_checkpoint(const std::filesystem::path& path, ModelT& model, const SolverOf<ModelT>* solver = nullptr,
+                     std::uint64_t iteration = 0) {
+  using T = typename ModelT::value_type;
+  auto params = model.parameters();
+  io::write_atomically(path, [&](std::FILE* file) {
+    std::fwrite(io::checkpoint_magic, 1, sizeof io::checkpoint_magic, file);
+    std::fwrite(&io::checkpoint_version, sizeof io::checkpoint_version, 1, file);
+    io::ChecksummedWriter out(file);
+    out.value(static_cast<std::uint32_t>(sizeof(T)));
+    out.value(iteration);
+    out.value(static_cast<std::uint32_t>(params.size()));
+    for (const auto& [layer, p] : params) {
+      out.string(layer);
+      out.string(p->name);
+      out.value(static_cast<std::uint32_t>(p->rank));
+      for (int d = 0; d < p->rank; ++d) out.value(static_cast<std::int32_t>(p->dims[d]));
+    }
+    for (const auto& np : params) out.bytes(np.param->value.data(), np.param->size() * sizeof(T));
+    const bool has_solver = solver != nullptr;
+    out.value(static_cast<std::uint8_t>(has_solver));
+    if (has_solver) {
+      out.value(solver->config().lr);
+      out.value(solver->config().momentum);
+      out.value(solver->config().weight_decay);
+      const auto& history = solver->history();
+      out.value(static_cast<std::uint32_t>(history.size()));
+      for (const auto& h : history) {
+        out.value(static_cast<std::uint64_t>(h.size()));
+        out.bytes(h.data(), h.size() * sizeof(T));
+      }
+    }
+    const std::uint32_t crc = out.crc();
+    std::fwrite(&crc, sizeof crc, 1, file);
+  });
+}
+
+// Restores `model` (and `solver`, if given and saved) from `path`. Everything is validated
+// first; on any error nothing is changed and an IoError names the file and the problem.
+template <class ModelT>
+CheckpointInfo load_checkpoint(const std::filesystem::path& path, ModelT& model, SolverOf<ModelT>* solver = nullptr) {
+  using T = typename ModelT::value_type;
+  const io::MappedFile file(path);
+  const auto bytes = file.bytes();
+  constexpr std::size_t header = sizeof io::checkpoint_magic + sizeof(std::uint32_t);
+  if (bytes.size() < header + sizeof(std::uint32_t) ||
+      std::memcmp(bytes.data(), io::checkpoint_magic, sizeof io::checkpoint_magic) != 0)
+    throw IoError(path, "not an hcnn checkpoint (no HCNNCKPT header)");
+  std::uint32_t version;
+  std::memcpy(&version, bytes.data() + sizeof io::checkpoint_magic, sizeof version);
+  if (version != io::checkpoint_version)
+    throw IoError(path, "checkpoint format version " + std::to_string(version) + ", this hcnn reads version " +
+                            std::to_string(io::checkpoint_version));
+  const auto payload = bytes.subspan(header, bytes.size() - header - sizeof(std::uint32_t));
+  std::uint32_t stored_crc;
+  std::memcpy(&stored_crc, bytes.data() + bytes.size() - sizeof stored_crc, sizeof stored_crc);
+  if (io::crc32(payload) != stored_crc) throw IoError(path, "checksum mismatch: the checkpoint is corrupt or truncated");
+
+  auto params = model.parameters();
+  CheckpointInfo info;
+  struct Restore {
+    std::span<const std::byte> from;
+    T* to;
+  };
+  std::vector<Restore> restores;
+  std::vector<std::span<const std::byte>> history;
+  Sgd config;
+  try {
+    io::ByteReader in(payload);
+    const auto element = in.read<std::uint32_t>("the element size");
+    if (element != sizeof(T))
+      throw IoError(path, "holds " + std::to_string(element * 8) + "-bit values, the model has " +
+                              std::to_string(sizeof(T) * 8) + "-bit parameters");
+    info.iteration = in.read<std::uint64_t>("the iteration");
+    const auto count = in.read<std::uint32_t>("the blob count");
+    std::vector<std::size_t> sizes;
+    for (std::uint32_t i = 0; i < count; ++i) {
+      const std::string layer = in.string("a layer name");
+      const std::string name = in.string("a blob name");
+      const auto rank = in.read<std::uint32_t>("a blob rank");
+      if (rank == 0 || rank > 4) throw IoError(path, "blob " + layer + "." + name + " has rank " + std::to_string(rank));
+      std::vector<std::int32_t> dims(rank);
+      std::size_t size = 1;
+      for (auto& d : dims) {
+        d = in.read<std::int32_t>("blob dimensions");
+        if (d <= 0) throw IoError(path, "blob " + layer + "." + name + " has dimension " + std::to_string(d));
+        size *= static_cast<std::size_t>(d);
+      }
+      if (i >= params.size())
+        throw IoError(path, "has " + std::to_string(count) + " parameter blobs, the model " + std::to_string(params.size()) +
+                                "; first extra: layer '" + layer + "' " + name + " " + io::dims_text(dims));
+      const auto& [model_layer, p] = params[i];
+      const std::vector<std::int32_t> model_dims(p->dims.begin(), p->dims.begin() + p->rank);
+      if (layer != model_layer || name != p->name || dims != model_dims)
+        throw IoError(path, "was saved from another architecture: its blob " + std::to_string(i) + " is layer '" + layer +
+                                "' " + name + " " + io::dims_text(dims) + ", the model's is layer '" + model_layer + "' " +
+                                p->name + " " + io::dims_text(model_dims));
+      sizes.push_back(size);
+    }
+    if (count < params.size())
+      throw IoError(path, "has " + std::to_string(count) + " parameter blobs, the model " + std::to_string(params.size()) +
+                              "; first missing: layer '" + params[count].layer + "' " + params[count].param->name);
+    for (std::size_t i = 0; i < sizes.size(); ++i)
+      restores.push_back({in.take(sizes[i] * sizeof(T), "parameter values"), params[i].param->value.data()});
+    info.has_solver = in.read<std::uint8_t>("the solver flag") != 0;
+    if (info.has_solver) {
+      config.lr = in.read<float>("the solver state");
+      config.momentum = in.read<float>("the solver state");
+      config.weight_decay = in.read<float>("the solver state");
+      const auto blobs = in.read<std::uint32_t>("the solver state");
+      if (blobs != 0 && blobs != params.size())
+        throw IoError(path, "holds momentum for " + std::to_string(blobs) + " blobs, the model has " +
+                                std::to_string(params.size()));
+      for (std::uint32_t i = 0; i < blobs; ++i) {
+        const auto n = in.read<std::uint64_t>("the solver state");
+        if (n != sizes[i]) throw IoError(path, "momentum blob " + std::to_string(i) + " has the wrong size");
+        history.push_back(in.take(n * sizeof(T), "the momentum values"));
+      }
+    }
+    if (in.remaining() != 0) throw IoError(path, std::to_string(in.remaining()) + " unexpected bytes at the end");
+  } catch (const io::TruncatedError& e) {
+    throw IoError(path, std::string("corrupt checkpoint: ") + e.what());
+  }
+  // Validated: now write.
+  for (const auto& r : restores) std::memcpy(r.to, r.from.data(), r.from.size());
+  if (solver != nullptr && info.has_solver) {
+    solver->config() = config;
+    auto& target = solver->history();
+    target.clear();
+    for (const auto& h : history) {
+      target.emplace_back(h.size() / sizeof(T));
+      std::memcpy(target.back().data(), h.data(), h.size());
+    }
+  }
+  return info;
+}
+
+}  // namespace hcnn

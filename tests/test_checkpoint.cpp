@@ -1,0 +1,165 @@
+// Checkpoints: exact resume of model and solver, architecture mismatches, corrupt files, and
+// atomic saves that never destroy the previous checkpoint.
+#include <catch2/catch.hpp>
+#include <hcnn/hcnn.hpp>
+
+#include <csignal>
+#include <sys/resource.h>
+#include <sys/wait.h>
+#include <unistd.h>
+
+#include "temp_dir.hpp"
+
+using namespace hcnn;
+using hcnn::testing::TempDir;
+
+namespace {
+
+using Tiny = Net<Input<3, 12, 12>, Conv<6, 3, 1, 1>, MaxPool<2, 2>, FC<16>, Dropout<0.5f>, Softmax<4>>;
+
+struct Batch {
+  Tensor<float> x{6, Tiny::input_shape};
+  std::vector<int> labels{0, 1, 2, 3, 0, 1};
+  Batch() {
+    Rng rng(8);
+    for (std::size_t i = 0; i < x.size(); ++i) x[i] = float(rng.normal());
+  }
+};
+
+template <class M>
+std::vector<float> weights(M& model) {
+  std::vector<float> all;
+  for (auto& p : model.parameters()) all.insert(all.end(), p.param->value.begin(), p.param->value.end());
+  return all;
+}
+
+void train(Model<Tiny>& model, SgdSolver<float>& solver, const Batch& batch, int steps) {
+  for (int s = 0; s < steps; ++s) {
+    model.forward(batch.x, Mode::test);  // test mode: deterministic across the resume
+    model.backward(batch.labels);
+    solver.step(model.parameters());
+  }
+}
+
+}  // namespace
+
+TEST_CASE("A checkpoint resumes training exactly, momentum included", "[checkpoint]") {
+  TempDir dir;
+  const Batch batch;
+  Model<Tiny> straight(4), resumed(99);
+  SgdSolver<float> solver_a(Sgd{.lr = 0.05f}), solver_b(Sgd{.lr = 0.5f});
+  train(straight, solver_a, batch, 3);
+  save_checkpoint(dir / "run.ckpt", straight, &solver_a, 3);
+  train(straight, solver_a, batch, 3);
+
+  const CheckpointInfo info = load_checkpoint(dir / "run.ckpt", resumed, &solver_b);
+  CHECK(info.iteration == 3);
+  CHECK(info.has_solver);
+  CHECK(solver_b.config().lr == 0.05f);
+  train(resumed, solver_b, batch, 3);
+  CHECK(weights(resumed) == weights(straight));  // bit for bit
+  CHECK_FALSE(std::filesystem::exists(dir / ".run.ckpt.tmp"));
+  for (const auto& entry : std::filesystem::directory_iterator(dir.path()))
+    CHECK(entry.path().filename().string().find(".tmp") == std::string::npos);
+}
+
+TEST_CASE("Loading another architecture names the first mismatched layer and both shapes", "[checkpoint][errors]") {
+  TempDir dir;
+  Model<Tiny> model(1);
+  save_checkpoint(dir / "tiny.ckpt", model);
+  using Wider = Net<Input<3, 12, 12>, Conv<6, 3, 1, 1>, MaxPool<2, 2>, FC<20>, Dropout<0.5f>, Softmax<4>>;
+  Model<Wider> other(2);
+  const auto before = weights(other);
+  CHECK_THROWS_WITH(load_checkpoint(dir / "tiny.ckpt", other),
+                    Catch::Contains("tiny.ckpt") && Catch::Contains("another architecture") &&
+                        Catch::Contains("layer 'fc2' weight (16, 216)") &&
+                        Catch::Contains("the model's is layer 'fc2' weight (20, 216)"));
+  CHECK(weights(other) == before);
+  using Deeper = Net<Input<3, 12, 12>, Conv<6, 3, 1, 1>, MaxPool<2, 2>, FC<16>, FC<16>, Softmax<4>>;
+  Model<Deeper> deeper(2);
+  CHECK_THROWS_WITH(load_checkpoint(dir / "tiny.ckpt", deeper), Catch::Contains("another architecture"));
+  Model<Tiny, Cpu, double> wide_type(1);
+  CHECK_THROWS_WITH(load_checkpoint(dir / "tiny.ckpt", wide_type), Catch::Contains("holds 32-bit values"));
+}
+
+TEST_CASE("Corrupt, truncated, empty and missing checkpoints are refused", "[checkpoint][errors]") {
+  TempDir dir;
+  Model<Tiny> model(1);
+  SgdSolver<float> solver;
+  solver.step(model.parameters());
+  save_checkpoint(dir / "good.ckpt", model, &solver, 7);
+  const auto good = testing::read_bytes(dir / "good.ckpt");
+  Model<Tiny> target(5);
+  const auto before = weights(target);
+  auto expect = [&](const std::vector<char>& bytes, const std::string& problem) {
+    testing::write_bytes(dir / "bad.ckpt", bytes);
+    CHECK_THROWS_AS(load_checkpoint(dir / "bad.ckpt", target), IoError);
+    CHECK_THROWS_WITH(load_checkpoint(dir / "bad.ckpt", target),
+                      Catch::Contains((dir / "bad.ckpt").string()) && Catch::Contains(problem));
+  };
+  expect({}, "not an hcnn checkpoint");
+  expect({good.begin(), good.begin() + 10}, "not an hcnn checkpoint");
+  for (std::size_t cut : {std::size_t{20}, good.size() / 3, good.size() - 1}) {
+    INFO("cut at " << cut);
+    expect({good.begin(), good.begin() + static_cast<long>(cut)}, "checksum mismatch");
+  }
+  auto flipped = good;
+  flipped[good.size() / 2] ^= 0x10;
+  expect(flipped, "checksum mismatch");
+  auto future = good;
+  future[8] = 2;
+  expect(future, "format version 2");
+  Rng rng(3);
+  std::vector<char> noise(good.size());
+  for (auto& b : noise) b = static_cast<char>(rng.below(256));
+  expect(noise, "not an hcnn checkpoint");
+  CHECK_THROWS_WITH(load_checkpoint(dir / "absent.ckpt", target),
+                    Catch::Contains("absent.ckpt") && Catch::Contains("No such file"));
+  CHECK(weights(target) == before);
+}
+
+TEST_CASE("A failed save leaves the previous checkpoint intact and no temporary file", "[checkpoint][errors]") {
+  TempDir dir;
+  Model<Tiny> model(1);
+  save_checkpoint(dir / "keep.ckpt", model, nullptr, 1);
+  const auto previous = testing::read_bytes(dir / "keep.ckpt");
+
+  SECTION("the disk fills up during the save") {
+    // In a child process, cap the file size so that the write fails half-way (EFBIG, as a full
+    // disk gives ENOSPC); the child reports whether save_checkpoint threw an IoError.
+    const pid_t child = fork();
+    REQUIRE(child >= 0);
+    if (child == 0) {
+      std::signal(SIGXFSZ, SIG_IGN);
+      rlimit limit{1024, 1024};
+      setrlimit(RLIMIT_FSIZE, &limit);
+      try {
+        save_checkpoint(dir / "keep.ckpt", model, nullptr, 2);
+      } catch (const IoError& e) {
+        _exit(std::string(e.what()).find("keep.ckpt") != std::string::npos ? 0 : 2);
+      }
+      _exit(1);
+    }
+    int status = 0;
+    waitpid(child, &status, 0);
+    REQUIRE(WIFEXITED(status));
+    CHECK(WEXITSTATUS(status) == 0);
+  }
+  SECTION("the folder does not exist") {
+    CHECK_THROWS_WITH(save_checkpoint(dir / "no" / "such" / "dir.ckpt", model),
+                      Catch::Contains("dir.ckpt") && Catch::Contains("cannot create a file"));
+  }
+  SECTION("the folder cannot be written to") {
+    // A read-only folder (root ignores permission bits, so /proc stands in for it then).
+    const auto locked = dir / "locked";
+    std::filesystem::create_directory(locked);
+    std::filesystem::permissions(locked, std::filesystem::perms::owner_read | std::filesystem::perms::owner_exec);
+    const auto target = ::access(locked.c_str(), W_OK) == 0 ? std::filesystem::path("/proc/hcnn.ckpt") : locked / "x.ckpt";
+    CHECK_THROWS_WITH(save_checkpoint(target, model), Catch::Contains(target.string()) && Catch::Contains("cannot create"));
+  }
+  CHECK(testing::read_bytes(dir / "keep.ckpt") == previous);
+  Model<Tiny> reloaded(9);
+  CHECK(load_checkpoint(dir / "keep.ckpt", reloaded).iteration == 1);
+  for (const auto& entry : std::filesystem::directory_iterator(dir.path()))
+    CHECK(entry.path().filename().string().find(".tmp") == std::string::npos);
+}
