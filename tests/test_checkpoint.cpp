@@ -17,10 +17,10 @@ namespace {
 
 using Tiny = Net<Input<3, 12, 12>, Conv<6, 3, 1, 1>, MaxPool<2, 2>, FC<16>, Dropout<0.5f>, Softmax<4>>;
 
-struct Batch {
+struct FixedBatch {
   Tensor<float> x{6, Tiny::input_shape};
   std::vector<int> labels{0, 1, 2, 3, 0, 1};
-  Batch() {
+  FixedBatch() {
     Rng rng(8);
     for (std::size_t i = 0; i < x.size(); ++i) x[i] = float(rng.normal());
   }
@@ -33,7 +33,7 @@ std::vector<float> weights(M& model) {
   return all;
 }
 
-void train(Model<Tiny>& model, SgdSolver<float>& solver, const Batch& batch, int steps) {
+void train(Model<Tiny>& model, SgdSolver<float>& solver, const FixedBatch& batch, int steps) {
   for (int s = 0; s < steps; ++s) {
     model.forward(batch.x, Mode::test);  // test mode: deterministic across the resume
     model.backward(batch.labels);
@@ -45,7 +45,7 @@ void train(Model<Tiny>& model, SgdSolver<float>& solver, const Batch& batch, int
 
 TEST_CASE("A checkpoint resumes training exactly, momentum included", "[checkpoint]") {
   TempDir dir;
-  const Batch batch;
+  const FixedBatch batch;
   Model<Tiny> straight(4), resumed(99);
   SgdSolver<float> solver_a(Sgd{.lr = 0.05f}), solver_b(Sgd{.lr = 0.5f});
   train(straight, solver_a, batch, 3);

@@ -1,0 +1,168 @@
+// hcnn/io/image.hpp — decoding images and preparing them as the Caffe models expect.
+//
+// Images are decoded with stb_image (JPEG, PNG, BMP, ...) into 8-bit RGB: greyscale,
+// grey+alpha and RGBA images become 3 channels (alpha is dropped). Preprocessing follows the
+// pretrained models: resize (to 256x256, or the shorter side to 256), crop (centre, or random
+// for training), optional mirroring, then BGR order, CHW layout, mean subtraction (per channel
+// or a mean image) and an optional scale. Every failure names the file.
+#pragma once
+
+#include <stb_image.h>
+#include <stb_image_resize.h>
+
+#include <array>
+#include <cstdint>
+#include <cstdlib>
+#include <filesystem>
+#include <fstream>
+#include <memory>
+#include <span>
+#include <string>
+#include <vector>
+
+#include "../core/error.hpp"
+#include "../core/random.hpp"
+#include "../core/shape.hpp"
+
+namespace hcnn {
+
+// An 8-bit RGB image, rows top to bottom, pixels interleaved (R, G, B).
+struct Image {
+  int width = 0;
+  int height = 0;
+  std::vector<std::uint8_t> rgb;
+
+  [[nodiscard]] const std::uint8_t* pixel(int x, int y) const { return rgb.data() + 3 * (std::size_t(y) * width + x); }
+};
+
+// Images larger than this many pixels are refused rather than decoded (a corrupt or hostile
+// header can claim 2^24 x 2^24).
+inline constexpr std::int64_t max_image_pixels = std::int64_t{1} << 27;
+
+// Decodes an encoded image held in memory; `source` names it in errors.
+inline Image decode_image(std::span<const std::byte> encoded, const std::filesystem::path& source) {
+  if (encoded.empty()) throw IoError(source, "empty file, not an image");
+  if (encoded.size() > std::size_t{1} << 31) throw IoError(source, "file too large for an image");
+  const auto* bytes = reinterpret_cast<const stbi_uc*>(encoded.data());
+  const int length = static_cast<int>(encoded.size());
+  int width = 0, height = 0, channels = 0;
+  if (!stbi_info_from_memory(bytes, length, &width, &height, &channels))
+    throw IoError(source, std::string("cannot decode the image: ") + stbi_failure_reason());
+  if (width <= 0 || height <= 0) throw IoError(source, "the image has zero size");
+  if (std::int64_t{width} * height > max_image_pixels)
+    throw IoError(source, "the image is too large (" + std::to_string(width) + "x" + std::to_string(height) + ")");
+  std::unique_ptr<stbi_uc, void (*)(void*)> pixels(stbi_load_from_memory(bytes, length, &width, &height, &channels, 3),
+                                                   stbi_image_free);
+  if (!pixels) throw IoError(source, std::string("cannot decode the image: ") + stbi_failure_reason());
+  Image image{width, height, {}};
+  image.rgb.assign(pixels.get(), pixels.get() + std::size_t(width) * height * 3);
+  return image;
+}
+
+inline std::vector<std::byte> read_file(const std::filesystem::path& path) {
+  std::ifstream in(path, std::ios::binary);
+  if (!in) {
+    std::error_code error;
+    if (!std::filesystem::exists(path, error)) throw IoError(path, "no such file");
+    throw IoError(path, "cannot open the file");
+  }
+  std::vector<std::byte> bytes;
+  in.seekg(0, std::ios::end);
+  const auto size = in.tellg();
+  if (size < 0) throw IoError(path, "cannot read the file");
+  bytes.resize(static_cast<std::size_t>(size));
+  in.seekg(0);
+  in.read(reinterpret_cast<char*>(bytes.data()), size);
+  if (!in) throw IoError(path, "cannot read the file");
+  return bytes;
+}
+
+inline Image load_image(const std::filesystem::path& path) { return decode_image(read_file(path), path); }
+
+// Bilinear-family resampling (stb's default Mitchell/Catmull-Rom filters).
+inline Image resize(const Image& image, int width, int height) {
+  if (width == image.width && height == image.height) return image;
+  Image out{width, height, std::vector<std::uint8_t>(std::size_t(width) * height * 3)};
+  if (!stbir_resize_uint8(image.rgb.data(), image.width, image.height, 0, out.rgb.data(), width, height, 0, 3))
+    throw Error("resize: cannot resize " + std::to_string(image.width) + "x" + std::to_string(image.height) + " to " +
+                std::to_string(width) + "x" + std::to_string(height));
+  return out;
+}
+
+inline Image crop(const Image& image, int x, int y, int width, int height) {
+  if (x < 0 || y < 0 || width <= 0 || height <= 0 || x + width > image.width || y + height > image.height)
+    throw ShapeError("crop: a " + std::to_string(width) + "x" + std::to_string(height) + " window at (" +
+                     std::to_string(x) + ", " + std::to_string(y) + ") does not fit a " + std::to_string(image.width) +
+                     "x" + std::to_string(image.height) + " image");
+  Image out{width, height, std::vector<std::uint8_t>(std::size_t(width) * height * 3)};
+  for (int row = 0; row < height; ++row)
+    std::copy_n(image.pixel(x, y + row), std::size_t(width) * 3, out.rgb.data() + std::size_t(row) * width * 3);
+  return out;
+}
+
+// How an image becomes a network input.
+struct Preprocess {
+  enum class Resize { exact, shorter_side };
+  Resize resize_mode = Resize::exact;  // exact: resize_to x resize_to (the paper); shorter side: keep aspect
+  int resize_to = 256;                 // 0: no resize
+  int crop = 227;                      // square crop size
+  bool random_crop = false;            // training augmentation: a random crop instead of the centre
+  bool mirror = false;                 // training augmentation: flip horizontally with probability 1/2
+  bool bgr = true;                     // Caffe models expect B, G, R channel order
+  std::array<float, 3> mean{0, 0, 0};  // per channel, in the output channel order
+  std::vector<float> mean_image;       // optional C x crop x crop mean, subtracted instead of `mean`
+  float scale = 1.0f;                  // applied after mean subtraction
+
+  [[nodiscard]] Shape shape() const { return {3, crop, crop}; }
+};
+
+namespace preprocess {
+// CaffeNet (the paper's D): 256x256, centre 227, BGR minus the ImageNet mean image's channel means.
+inline Preprocess caffe_imagenet() { return {.crop = 227, .mean = {104.007f, 116.669f, 122.679f}}; }
+// VGG-19 (the paper's VD): 256x256 as in the paper, centre 224, BGR minus VGG's mean pixel.
+inline Preprocess vgg_imagenet() { return {.crop = 224, .mean = {103.939f, 116.779f, 123.68f}}; }
+}  // namespace preprocess
+
+// Writes `image` preprocessed into out (3 x crop x crop floats, CHW). `rng` drives the random
+// crop and mirror when they are enabled.
+inline void preprocess_into(const Image& image, const Preprocess& p, float* out, Rng* rng = nullptr) {
+  Image sized = image;
+  if (p.resize_to > 0) {
+    int w = p.resize_to, h = p.resize_to;
+    if (p.resize_mode == Preprocess::Resize::shorter_side) {
+      if (image.width < image.height) h = int((std::int64_t{image.height} * p.resize_to + image.width / 2) / image.width);
+      else w = int((std::int64_t{image.width} * p.resize_to + image.height / 2) / image.height);
+    }
+    sized = resize(image, w, h);
+  }
+  if (sized.width < p.crop || sized.height < p.crop)
+    throw ShapeError("preprocess: a " + std::to_string(p.crop) + " crop does not fit a " + std::to_string(sized.width) +
+                     "x" + std::to_string(sized.height) + " image; resize it first");
+  int x = (sized.width - p.crop) / 2, y = (sized.height - p.crop) / 2;
+  bool flip = false;
+  if (rng != nullptr) {
+    if (p.random_crop) {
+      x = int(rng->below(std::uint64_t(sized.width - p.crop + 1)));
+      y = int(rng->below(std::uint64_t(sized.height - p.crop + 1)));
+    }
+    if (p.mirror) flip = rng->below(2) == 1;
+  }
+  const std::size_t plane = std::size_t(p.crop) * p.crop;
+  const bool use_mean_image = !p.mean_image.empty();
+  if (use_mean_image && p.mean_image.size() != 3 * plane)
+    throw ShapeError("preprocess: the mean image has " + std::to_string(p.mean_image.size()) + " values, expected 3x" +
+                     std::to_string(p.crop) + "x" + std::to_string(p.crop));
+  for (int row = 0; row < p.crop; ++row) {
+    for (int col = 0; col < p.crop; ++col) {
+      const std::uint8_t* px = sized.pixel(x + (flip ? p.crop - 1 - col : col), y + row);
+      const std::size_t at = std::size_t(row) * p.crop + col;
+      for (int c = 0; c < 3; ++c) {
+        const float value = px[p.bgr ? 2 - c : c];
+        const float mean = use_mean_image ? p.mean_image[c * plane + at] : p.mean[c];
+        out[c * plane + at] = (value - mean) * p.scale;
+      }
+    }
+  }
+}
+
+}  // namespace hcnn

@@ -1,0 +1,214 @@
+// Images, image-folder datasets, splits, background batches and IDX files, on real data
+// (../shared/data/caltech101, Debian's Fashion-MNIST) and on files made here, good and bad.
+#include <catch2/catch.hpp>
+#include <hcnn/hcnn.hpp>
+#include <stb_image_write.h>
+
+#include <set>
+
+#include "temp_dir.hpp"
+
+using namespace hcnn;
+using hcnn::testing::TempDir;
+
+namespace {
+
+const std::filesystem::path caltech = HCNN_CALTECH_DIR;
+
+// Writes a PNG with the given channel count (1 grey, 2 grey+alpha, 3 RGB, 4 RGBA).
+void write_png(const std::filesystem::path& path, int w, int h, int channels, const std::vector<std::uint8_t>& pixels) {
+  REQUIRE(stbi_write_png(path.c_str(), w, h, channels, pixels.data(), w * channels));
+}
+
+}  // namespace
+
+TEST_CASE("Greyscale, grey+alpha and RGBA images become 3 channels", "[image]") {
+  TempDir dir;
+  write_png(dir / "grey.png", 2, 1, 1, {10, 200});
+  write_png(dir / "grey_alpha.png", 2, 1, 2, {10, 0, 200, 255});
+  write_png(dir / "rgba.png", 1, 1, 4, {1, 2, 3, 4});
+  Image grey = load_image(dir / "grey.png");
+  CHECK(grey.width == 2);
+  CHECK(grey.rgb == std::vector<std::uint8_t>{10, 10, 10, 200, 200, 200});
+  CHECK(load_image(dir / "grey_alpha.png").rgb == grey.rgb);
+  CHECK(load_image(dir / "rgba.png").rgb == std::vector<std::uint8_t>{1, 2, 3});
+}
+
+TEST_CASE("Preprocessing: BGR, CHW, per-channel mean, mirror, centre and random crops", "[image]") {
+  Image image{3, 2, {1, 2, 3, 4, 5, 6, 7, 8, 9,  //
+                     11, 12, 13, 14, 15, 16, 17, 18, 19}};
+  Preprocess p{.resize_to = 0, .crop = 2, .mean = {1, 2, 3}};
+  std::vector<float> out(12);
+  preprocess_into(image, p, out.data());
+  // Centre crop of a 3x2 image: x = 0 (integer division), y = 0. Channel 0 is blue.
+  CHECK(out == std::vector<float>{3 - 1, 6 - 1, 13 - 1, 16 - 1,  // B
+                                  2 - 2, 5 - 2, 12 - 2, 15 - 2,  // G
+                                  1 - 3, 4 - 3, 11 - 3, 14 - 3});
+  p.mirror = true;
+  Rng rng(1);
+  std::set<float> first_values;
+  for (int i = 0; i < 20; ++i) {
+    preprocess_into(image, p, out.data(), &rng);
+    first_values.insert(out[0]);
+  }
+  CHECK(first_values == std::set<float>{2, 5});  // flipped or not
+  p.mirror = false;
+  p.random_crop = true;
+  first_values.clear();
+  for (int i = 0; i < 20; ++i) {
+    preprocess_into(image, p, out.data(), &rng);
+    first_values.insert(out[0]);
+  }
+  CHECK(first_values == std::set<float>{2, 5});  // x = 0 or 1
+  p.mean_image.assign(5, 0.0f);
+  CHECK_THROWS_WITH(preprocess_into(image, p, out.data()), Catch::Contains("the mean image has 5 values, expected 3x2x2"));
+  p = Preprocess{.resize_to = 0, .crop = 4};
+  CHECK_THROWS_WITH(preprocess_into(image, p, out.data()), Catch::Contains("a 4 crop does not fit a 3x2 image"));
+}
+
+TEST_CASE("Caffe preprocessing of a real photograph", "[image][caltech]") {
+  const auto path = caltech / "images" / "Faces" / "image_0001.jpg";
+  const Image image = load_image(path);
+  CHECK(image.width == 510);
+  CHECK(image.height == 337);
+  const Preprocess p = preprocess::caffe_imagenet();
+  CHECK(p.shape() == Shape{3, 227, 227});
+  std::vector<float> out(3 * 227 * 227);
+  preprocess_into(image, p, out.data());
+  // The centre crop's first pixel is the 256x256 resize's pixel (14, 14), BGR minus the mean.
+  const Image sized = resize(image, 256, 256);
+  const std::uint8_t* px = sized.pixel(14, 14);
+  CHECK(out[0] == Approx(px[2] - 104.007f));
+  CHECK(out[227 * 227] == Approx(px[1] - 116.669f));
+  CHECK(out[2 * 227 * 227] == Approx(px[0] - 122.679f));
+  // An image already 256x256 is not resized.
+  const Image exact = resize(sized, 256, 256);
+  CHECK(exact.rgb == sized.rgb);
+  // A greyscale photograph decodes to three equal channels.
+  const Image grey = load_image(caltech / "images" / "cup" / "image_0030.jpg");
+  CHECK(grey.width == 300);
+  CHECK((grey.rgb[0] == grey.rgb[1] && grey.rgb[1] == grey.rgb[2]));
+}
+
+TEST_CASE("Bad images give an IoError naming the file", "[image][errors]") {
+  TempDir dir;
+  write_png(dir / "ok.png", 4, 4, 3, std::vector<std::uint8_t>(48, 7));
+  const auto png = testing::read_bytes(dir / "ok.png");
+  auto expect = [&](const std::string& name, const std::vector<char>& bytes, const std::string& problem) {
+    testing::write_bytes(dir / name, bytes);
+    CHECK_THROWS_AS(load_image(dir / name), IoError);
+    CHECK_THROWS_WITH(load_image(dir / name), Catch::Contains((dir / name).string()) && Catch::Contains(problem));
+  };
+  expect("empty.jpg", {}, "empty file");
+  expect("noise.jpg", std::vector<char>(300, 'x'), "cannot decode the image");
+  expect("truncated.png", {png.begin(), png.begin() + 40}, "cannot decode the image");
+  // A PNG whose header claims a zero width.
+  auto zero = png;
+  zero[16] = zero[17] = zero[18] = zero[19] = 0;
+  expect("zero.png", zero, "cannot decode the image");
+  // A header claiming 2^20 x 2^20 pixels is refused before any allocation.
+  auto huge = png;
+  huge[17] = huge[21] = 0x10;
+  expect("huge.png", huge, "");
+  CHECK_THROWS_WITH(load_image(dir / "missing.jpg"), Catch::Contains("missing.jpg: no such file"));
+}
+
+TEST_CASE("ImageFolder reads Caltech-101: classes, counts, a seeded split", "[dataset][caltech]") {
+  const ImageFolder data(caltech / "images", preprocess::caffe_imagenet());
+  CHECK(data.classes().size() == 101);
+  CHECK(data.size() == 8677);
+  CHECK(data.classes().front() == "Faces");  // sorted: capitals first
+  auto [train, test] = data.split_per_class(30, 7);
+  CHECK(train.size() == 101 * 30);
+  CHECK(test.size() == 8677 - 101 * 30);
+  std::vector<std::size_t> all = train.indices();
+  all.insert(all.end(), test.indices().begin(), test.indices().end());
+  std::sort(all.begin(), all.end());
+  CHECK(std::adjacent_find(all.begin(), all.end()) == all.end());  // disjoint
+  CHECK(all.size() == data.size());
+  auto [again, unused] = data.split_per_class(30, 7);
+  CHECK(again.indices() == train.indices());
+  auto [other, unused2] = data.split_per_class(30, 8);
+  CHECK(other.indices() != train.indices());
+  std::vector<int> per_class(101, 0);
+  for (std::size_t i = 0; i < train.size(); ++i) ++per_class[std::size_t(train.label(i))];
+  CHECK(std::all_of(per_class.begin(), per_class.end(), [](int n) { return n == 30; }));
+}
+
+TEST_CASE("BatchLoader builds batches in the background, shuffled per epoch", "[dataset][caltech]") {
+  ImageFolder data(caltech / "images", Preprocess{.resize_to = 72, .crop = 64, .random_crop = true, .mirror = true});
+  auto [train, rest] = data.split_per_class(2, 3);  // 202 images
+  BatchLoader loader(train, {.batch_size = 64, .shuffle = true, .augment = true, .seed = 5});
+  CHECK(loader.batches_per_epoch() == 4);
+  Batch batch;
+  std::vector<int> labels;
+  int batches = 0;
+  while (loader.next(batch)) {
+    CHECK(batch.inputs.shape() == Shape{3, 64, 64});
+    labels.insert(labels.end(), batch.labels.begin(), batch.labels.end());
+    ++batches;
+  }
+  CHECK(batches == 4);
+  CHECK(batch.inputs.batch() == 202 - 3 * 64);
+  std::vector<int> sorted = labels;
+  std::sort(sorted.begin(), sorted.end());
+  std::vector<int> expected;
+  for (int c = 0; c < 101; ++c) expected.insert(expected.end(), {c, c});
+  CHECK(sorted == expected);  // every sample once
+  std::vector<int> second;
+  while (loader.next(batch)) second.insert(second.end(), batch.labels.begin(), batch.labels.end());
+  CHECK(second.size() == labels.size());
+  CHECK(second != labels);  // a new order
+}
+
+TEST_CASE("Dataset errors: missing folders, empty classes, a corrupt image in a batch", "[dataset][errors]") {
+  TempDir dir;
+  CHECK_THROWS_WITH(ImageFolder(dir / "absent", {}), Catch::Contains("absent: no such folder"));
+  testing::write_bytes(dir / "file", {'x'});
+  CHECK_THROWS_WITH(ImageFolder(dir / "file", {}), Catch::Contains("not a folder"));
+  std::filesystem::create_directory(dir / "root");
+  CHECK_THROWS_WITH(ImageFolder(dir / "root", {}), Catch::Contains("has no class folders"));
+  std::filesystem::create_directory(dir / "root" / "cats");
+  std::filesystem::create_directory(dir / "root" / "dogs");
+  write_png(dir / "root" / "cats" / "a.png", 8, 8, 3, std::vector<std::uint8_t>(192, 100));
+  testing::write_bytes(dir / "root" / "dogs" / "notes.txt", {'x'});
+  CHECK_THROWS_WITH(ImageFolder(dir / "root", {}), Catch::Contains("dogs: class folder holds no images"));
+  testing::write_bytes(dir / "root" / "dogs" / "b.JPG", std::vector<char>(50, 'z'));
+  const ImageFolder data(dir / "root", Preprocess{.resize_to = 0, .crop = 4});
+  CHECK(data.size() == 2);
+  BatchLoader loader(data, {.batch_size = 2});
+  Batch batch;
+  CHECK_THROWS_WITH(loader.next(batch), Catch::Contains("b.JPG") && Catch::Contains("cannot decode"));
+}
+
+TEST_CASE("IDX files: Fashion-MNIST from Debian's package, and bad files", "[idx]") {
+  const FashionMnist test_set(FashionMnist::debian_folder, false);
+  CHECK(test_set.size() == 10000);
+  CHECK(test_set.shape() == Shape{1, 28, 28});
+  std::vector<int> counts(10, 0);
+  for (std::size_t i = 0; i < test_set.size(); ++i) ++counts[std::size_t(test_set.label(i))];
+  CHECK(std::all_of(counts.begin(), counts.end(), [](int n) { return n == 1000; }));
+  std::vector<float> image(784);
+  test_set.load(0, image.data());
+  CHECK(*std::max_element(image.begin(), image.end()) <= 1.0f);
+  CHECK(*std::max_element(image.begin(), image.end()) > 0.5f);
+
+  TempDir dir;
+  auto expect = [&](const std::vector<char>& bytes, const std::string& problem) {
+    testing::write_bytes(dir / "bad-idx", bytes);
+    CHECK_THROWS_WITH(read_idx(dir / "bad-idx"), Catch::Contains((dir / "bad-idx").string()) && Catch::Contains(problem));
+  };
+  testing::write_bytes(dir / "good-idx", {0x00, 0x00, 0x08, 0x01, 0, 0, 0, 3, 1, 2, 3});
+  CHECK(read_idx(dir / "good-idx").values == std::vector<std::uint8_t>{1, 2, 3});
+  expect({0x00, 0x01, 0x08, 0x01, 0, 0, 0, 3, 1, 2, 3}, "wrong magic number");
+  expect({0x00, 0x00, 0x0D, 0x01, 0, 0, 0, 1, 1, 2, 3, 4}, "value type");
+  expect({0x00, 0x00, 0x08, 0x01, 0, 0, 0, 9, 1, 2, 3}, "announces 9 values, the file holds 3");
+  expect({0x00, 0x00, 0x08, 0x02, 0, 0}, "header truncated");
+  expect({}, "wrong magic number");
+  const auto gz = testing::read_bytes(std::filesystem::path(FashionMnist::debian_folder) / "t10k-labels-idx1-ubyte.gz");
+  expect({gz.begin(), gz.begin() + static_cast<long>(gz.size() / 2)}, "gzip");
+  auto flipped = gz;
+  flipped[gz.size() / 2] ^= 0x01;
+  expect(flipped, "gzip");
+  CHECK_THROWS_WITH(FashionMnist(dir.path()), Catch::Contains("no such file"));
+}
