@@ -137,3 +137,17 @@ TEST_CASE("Bad .caffemodel files give an IoError naming the file and the problem
   }
   CHECK(snapshot(model) == before);
 }
+
+TEST_CASE("export_caffemodel writes a V2 file that imports back exactly", "[caffemodel]") {
+  TempDir dir;
+  Model<Small> original(21), copy(22);
+  export_caffemodel(original, dir / "exported.caffemodel");
+  const CaffeModel file(dir / "exported.caffemodel");
+  REQUIRE(file.layers().size() == 4);
+  CHECK(file.layers()[0].name == "conv1");
+  CHECK(file.layers()[0].type == "Convolution");
+  CHECK(file.layers()[0].blobs[0].shape == std::vector<std::int64_t>{8, 3, 5, 5});
+  CHECK(file.layers()[3].blobs[0].shape == std::vector<std::int64_t>{5, 10});
+  import_caffemodel(copy, file);
+  CHECK(snapshot(copy) == snapshot(original));
+}

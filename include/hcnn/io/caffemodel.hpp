@@ -7,6 +7,9 @@
 // data are float32, packed or unpacked, or double_data. The file is memory-mapped and blobs
 // point into it, so nothing is copied until import_caffemodel writes into a model.
 //
+// export_caffemodel(model, path) writes a model's weights as a V2 .caffemodel (one layer per
+// weight layer, named as in the model), which Caffe and import_caffemodel read back.
+//
 // import_caffemodel(model, path[, names]) matches the model's weight layers to the file's
 // layers by name (extra layers in the file, such as data and loss layers, are ignored, as
 // Caffe ignores them), checks every blob's shape, and only then copies: on any error the
@@ -22,6 +25,7 @@
 #include <vector>
 
 #include "../core/error.hpp"
+#include "atomic_file.hpp"
 #include "mapped_file.hpp"
 #include "protobuf.hpp"
 
@@ -269,6 +273,62 @@ void import_caffemodel(ModelT& model, const CaffeModel& file, std::span<const st
 template <class ModelT>
 void import_caffemodel(ModelT& model, const std::filesystem::path& path, std::span<const std::string> names = {}) {
   import_caffemodel(model, CaffeModel(path), names);
+}
+
+namespace io {
+
+inline std::string varint_bytes(std::uint64_t value) {
+  std::string out;
+  do {
+    const auto byte = static_cast<char>((value & 0x7F) | (value >= 0x80 ? 0x80 : 0));
+    out.push_back(byte);
+    value >>= 7;
+  } while (value != 0);
+  return out;
+}
+// Tag and length of a length-delimited field.
+inline std::string field_header(std::uint32_t field, std::uint64_t length) {
+  return varint_bytes(std::uint64_t{field} << 3 | 2) + varint_bytes(length);
+}
+
+}  // namespace io
+
+template <class ModelT>
+void export_caffemodel(ModelT& model, const std::filesystem::path& path, const std::string& net_name = "hcnn") {
+  io::write_atomically(path, [&](std::FILE* file) {
+    auto put = [&](const std::string& bytes) { std::fwrite(bytes.data(), 1, bytes.size(), file); };
+    put(io::field_header(1, net_name.size()) + net_name);
+    model.for_each_layer([&]<std::size_t I>(auto& layer) {
+      auto params = layer.params();
+      if (params.empty()) return;
+      using Spec = typename std::remove_cvref_t<decltype(layer)>::spec;
+      const std::string type = Spec::kind == "Conv" ? "Convolution" : "InnerProduct";
+      // Each blob: shape {dim...} and packed float data.
+      std::vector<std::string> headers;
+      std::uint64_t layer_size = 0;
+      const std::string& name = model.names()[I];
+      std::string head = io::field_header(1, name.size()) + name + io::field_header(2, type.size()) + type;
+      layer_size += head.size();
+      for (auto& p : params) {
+        std::string dims;
+        for (int d = 0; d < p.rank; ++d) dims += io::varint_bytes(static_cast<std::uint64_t>(p.dims[d]));
+        const std::string shape = io::field_header(7, dims.size() + io::field_header(1, dims.size()).size()) +
+                                  io::field_header(1, dims.size()) + dims;
+        const std::uint64_t data_size = 4 * p.size();
+        const std::string blob_head = shape + io::field_header(5, data_size);
+        const std::uint64_t blob_size = blob_head.size() + data_size;
+        headers.push_back(io::field_header(7, blob_size) + blob_head);
+        layer_size += headers.back().size() + data_size;
+      }
+      put(io::field_header(100, layer_size) + head);
+      std::vector<float> values;
+      for (std::size_t b = 0; b < params.size(); ++b) {
+        put(headers[b]);
+        values.assign(params[b].value.begin(), params[b].value.end());
+        std::fwrite(values.data(), sizeof(float), values.size(), file);
+      }
+    });
+  });
 }
 
 }  // namespace hcnn

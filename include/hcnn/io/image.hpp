@@ -10,6 +10,7 @@
 #include <stb_image.h>
 #include <stb_image_resize.h>
 
+#include <algorithm>
 #include <array>
 #include <cstdint>
 #include <cstdlib>

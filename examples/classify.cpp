@@ -1,0 +1,186 @@
+// hcnn_classify — classifies images with the published Caffe models (CaffeNet, VGG-16/19), one
+// or two of them; with two it also reports their average, the paper's [D,VD]+avg.
+//
+//   hcnn_classify --model bvlc_reference_caffenet.caffemodel \
+//                 [--model VGG_ILSVRC_19_layers.caffemodel] [--labels synset_words.txt] \
+//                 [--mean B,G,R] IMAGE...
+#include <hcnn/hcnn.hpp>
+
+#include <algorithm>
+#include <cstdio>
+#include <cstdlib>
+#include <fstream>
+#include <iostream>
+#include <memory>
+#include <numeric>
+#include <optional>
+#include <string>
+#include <vector>
+
+namespace {
+
+using namespace hcnn;
+
+constexpr int imagenet_classes = 1000;
+
+const char* const usage = R"(usage: hcnn_classify --model FILE.caffemodel [--model FILE2.caffemodel]
+                     [--labels FILE] [--mean B,G,R] IMAGE...
+
+Prints the five most probable classes of each IMAGE (JPEG, PNG, BMP) under a published
+Caffe ImageNet model, as the model was trained to see images: resized to 256x256, the
+centre 227x227 (CaffeNet) or 224x224 (VGG) crop, BGR, minus the ImageNet mean.
+
+  --model FILE    a .caffemodel of CaffeNet (bvlc_reference_caffenet), VGG-16 or VGG-19
+                  (VGG_ILSVRC_16/19_layers); the network is recognised from the file's
+                  layer names. Give two models to also print their averaged prediction
+                  ([D,VD]+avg in the HCNN paper).
+  --labels FILE   class names, one per line in class order (e.g. synset_words.txt);
+                  without it classes are printed as numbers
+  --mean B,G,R    the per-channel mean to subtract (default: each model's ImageNet mean,
+                  104.007,116.669,122.679 for CaffeNet and 103.939,116.779,123.68 for VGG)
+  --help          this text
+
+Every error names the file involved; the exit status is 0 on success, 1 on an error in a
+file, 2 on a wrong command line.
+)";
+
+// One loaded network, whichever it is, behind a uniform call.
+struct Classifier {
+  std::string name;
+  Preprocess preprocess;
+  std::function<std::vector<float>(const Image&)> run;
+};
+
+template <class N>
+Classifier make_classifier(const CaffeModel& file, std::string name, Preprocess preprocess) {
+  auto model = std::make_shared<Model<N>>(0);
+  import_caffemodel(*model, file);
+  Classifier c{std::move(name), std::move(preprocess), {}};
+  c.run = [model, p = c.preprocess](const Image& image) {
+    Tensor<float> x(1, N::input_shape);
+    preprocess_into(image, p, x.data());
+    const auto& out = model->forward(x);
+    return std::vector<float>(out.data(), out.data() + out.size());
+  };
+  return c;
+}
+
+Classifier load_classifier(const std::string& path, const std::optional<std::array<float, 3>>& mean) {
+  const CaffeModel file(path);
+  const CaffeLayer* fc8 = file.find("fc8");
+  if (fc8 == nullptr || fc8->blobs.empty())
+    throw IoError(path, "has no fc8 layer: not a CaffeNet or VGG ImageNet model");
+  const auto out_shape = fc8->blobs[0].legacy_shape();
+  if (out_shape[2] != imagenet_classes)
+    throw IoError(path, "fc8 has " + std::to_string(out_shape[2]) + " outputs; hcnn_classify runs the 1000-class "
+                        "ImageNet models");
+  auto with_mean = [&](Preprocess p) {
+    if (mean) p.mean = *mean;
+    return p;
+  };
+  if (file.find("conv5_4")) return make_classifier<zoo::VGG19<>>(file, "VGG-19", with_mean(preprocess::vgg_imagenet()));
+  if (file.find("conv5_3")) return make_classifier<zoo::VGG16<>>(file, "VGG-16", with_mean(preprocess::vgg_imagenet()));
+  if (file.find("conv5") && file.find("conv1"))
+    return make_classifier<zoo::CaffeNet<>>(file, "CaffeNet", with_mean(preprocess::caffe_imagenet()));
+  throw IoError(path, "is neither CaffeNet (conv1 ... conv5, fc8) nor VGG-16/19 (conv1_1 ... conv5_3/conv5_4, fc8)");
+}
+
+std::vector<std::string> read_labels(const std::string& path) {
+  std::ifstream in(path);
+  if (!in) throw IoError(path, "cannot open the labels file");
+  std::vector<std::string> labels;
+  for (std::string line; std::getline(in, line);) labels.push_back(line);
+  if (labels.size() != imagenet_classes)
+    throw IoError(path, "has " + std::to_string(labels.size()) + " lines, expected one per class (" +
+                            std::to_string(imagenet_classes) + ")");
+  return labels;
+}
+
+std::array<float, 3> parse_mean(const std::string& text) {
+  std::array<float, 3> mean{};
+  char* end = nullptr;
+  const char* p = text.c_str();
+  for (int c = 0; c < 3; ++c) {
+    mean[c] = std::strtof(p, &end);
+    if (end == p || (c < 2 && *end != ',') || (c == 2 && *end != '\0'))
+      throw std::invalid_argument("--mean expects three numbers B,G,R, got '" + text + "'");
+    p = end + 1;
+  }
+  return mean;
+}
+
+void print_top5(const std::string& who, const std::vector<float>& p, const std::vector<std::string>& labels) {
+  std::vector<int> order(p.size());
+  std::iota(order.begin(), order.end(), 0);
+  std::partial_sort(order.begin(), order.begin() + 5, order.end(), [&](int a, int b) { return p[a] > p[b]; });
+  std::printf("  %s\n", who.c_str());
+  for (int k = 0; k < 5; ++k) {
+    const int c = order[k];
+    std::printf("    %d. %.4f  %s\n", k + 1, p[c], labels.empty() ? std::to_string(c).c_str() : labels[c].c_str());
+  }
+}
+
+}  // namespace
+
+int main(int argc, char** argv) {
+  std::vector<std::string> model_paths, images;
+  std::string labels_path;
+  std::optional<std::array<float, 3>> mean;
+  try {
+    for (int i = 1; i < argc; ++i) {
+      const std::string arg = argv[i];
+      auto value = [&]() -> std::string {
+        if (i + 1 >= argc) throw std::invalid_argument(arg + " needs a value");
+        return argv[++i];
+      };
+      if (arg == "--help" || arg == "-h") {
+        std::fputs(usage, stdout);
+        return 0;
+      } else if (arg == "--model") {
+        model_paths.push_back(value());
+      } else if (arg == "--labels") {
+        labels_path = value();
+      } else if (arg == "--mean") {
+        mean = parse_mean(value());
+      } else if (arg.starts_with("--")) {
+        throw std::invalid_argument("unknown option " + arg);
+      } else {
+        images.push_back(arg);
+      }
+    }
+    if (model_paths.empty() || model_paths.size() > 2) throw std::invalid_argument("give one or two --model files");
+    if (images.empty()) throw std::invalid_argument("give at least one image");
+  } catch (const std::invalid_argument& e) {
+    std::fprintf(stderr, "hcnn_classify: %s\n\n%s", e.what(), usage);
+    return 2;
+  }
+
+  try {
+    const std::vector<std::string> labels = labels_path.empty() ? std::vector<std::string>{} : read_labels(labels_path);
+    std::vector<Classifier> classifiers;
+    for (const auto& path : model_paths) classifiers.push_back(load_classifier(path, mean));
+    int failures = 0;
+    for (const auto& path : images) {
+      try {
+        const Image image = load_image(path);
+        std::printf("%s\n", path.c_str());
+        std::vector<float> average(imagenet_classes, 0.0f);
+        for (const auto& c : classifiers) {
+          const auto p = c.run(image);
+          print_top5(c.name, p, labels);
+          for (int k = 0; k < imagenet_classes; ++k) average[k] += p[k] / float(classifiers.size());
+        }
+        if (classifiers.size() == 2)
+          print_top5("average of " + classifiers[0].name + " and " + classifiers[1].name, average, labels);
+      } catch (const IoError& e) {  // one bad image does not stop the others
+        std::fflush(stdout);
+        std::fprintf(stderr, "hcnn_classify: %s\n", e.what());
+        ++failures;
+      }
+    }
+    return failures == 0 ? 0 : 1;
+  } catch (const Error& e) {
+    std::fprintf(stderr, "hcnn_classify: %s\n", e.what());
+    return 1;
+  }
+}
