@@ -102,6 +102,9 @@ TEST_CASE("Bad images give an IoError naming the file", "[image][errors]") {
   expect("empty.jpg", {}, "empty file");
   expect("noise.jpg", std::vector<char>(300, 'x'), "cannot decode the image");
   expect("truncated.png", {png.begin(), png.begin() + 40}, "cannot decode the image");
+  expect("cut_chunk.png", {png.begin(), png.end() - 20}, "corrupt or truncated PNG");
+  expect("portable.ppm", {'P', '6', '\n', '9', '9', '9', '9', '9', '9', '9', '9', '9', '9', ' ', '1', '\n'},
+         "not a JPEG, PNG or BMP file");
   // A PNG whose header claims a zero width.
   auto zero = png;
   zero[16] = zero[17] = zero[18] = zero[19] = 0;
@@ -111,6 +114,21 @@ TEST_CASE("Bad images give an IoError naming the file", "[image][errors]") {
   huge[17] = huge[21] = 0x10;
   expect("huge.png", huge, "");
   CHECK_THROWS_WITH(load_image(dir / "missing.jpg"), Catch::Contains("missing.jpg: no such file"));
+}
+
+TEST_CASE("Images that broke stb_image under the fuzzer are refused cleanly", "[image][errors]") {
+  // tests/fuzz/seeds/image holds the inputs fuzz_image found: JPEG Huffman tables with more than
+  // 256 codes (an out-of-bounds write in Debian's stb) and PNG chunks claiming gigabytes.
+  int found = 0;
+  for (const auto& entry : std::filesystem::directory_iterator(HCNN_FUZZ_SEEDS_DIR "/image")) {
+    const std::string name = entry.path().filename().string();
+    if (!name.starts_with("jpeg_dht_overflow") && !name.starts_with("png_huge_chunk")) continue;
+    INFO(name);
+    CHECK_THROWS_WITH(load_image(entry.path()), Catch::Contains(name) && (Catch::Contains("Huffman table declares") ||
+                                                                          Catch::Contains("runs past the end")));
+    ++found;
+  }
+  CHECK(found >= 6);
 }
 
 TEST_CASE("ImageFolder reads Caltech-101: classes, counts, a seeded split", "[dataset][caltech]") {

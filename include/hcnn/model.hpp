@@ -61,7 +61,7 @@ class Model {
   // Re-draws every parameter. Each layer draws from its own stream of the seed, so a layer's
   // initial weights do not depend on the layers before it.
   void initialize(std::uint64_t seed, const Init& init = {}) {
-    constexpr std::size_t last_weight_layer = last_weight_index();
+    constexpr std::size_t last_weight_layer = last_weight_layer_index<N>();
     for_each_layer([&]<std::size_t I>(auto& layer) {
       Rng rng(seed, I + 1);
       layer.fill(rng, init, I == last_weight_layer);
@@ -154,14 +154,6 @@ class Model {
   }
 
  private:
-  static consteval std::size_t last_weight_index() {
-    std::size_t last = depth;
-    [&]<std::size_t... I>(std::index_sequence<I...>) {
-      ((N::template layer<I>::weight_layer ? last = I : last), ...);
-    }(std::make_index_sequence<depth>{});
-    return last;
-  }
-
   void check_labels(std::span<const int> labels) const {
     if (batch_ == 0) throw Error("Model: backward or loss called before any forward pass");
     if (labels.size() != static_cast<std::size_t>(batch_))

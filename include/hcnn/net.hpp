@@ -113,6 +113,16 @@ consteval std::int64_t mac_count() {
   }(std::make_index_sequence<N::depth>{});
 }
 
+// The index of the last weight layer (the classifier), or depth if there is none.
+template <NetSpec N>
+consteval std::size_t last_weight_layer_index() {
+  std::size_t last = N::depth;
+  [&]<std::size_t... I>(std::index_sequence<I...>) {
+    ((N::template layer<I>::weight_layer ? last = I : last), ...);
+  }(std::make_index_sequence<N::depth>{});
+  return last;
+}
+
 // The tuple of bound layers a model of N on Backend with element type T holds.
 template <NetSpec N, class T, class Backend, class Seq = std::make_index_sequence<N::depth>>
 struct BoundLayers;

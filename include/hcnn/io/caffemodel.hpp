@@ -19,6 +19,7 @@
 #include <cstdint>
 #include <cstring>
 #include <filesystem>
+#include <optional>
 #include <span>
 #include <string>
 #include <string_view>
@@ -82,17 +83,14 @@ inline std::string shape_string(std::span<const std::int64_t> dims) {
 class CaffeModel {
  public:
   // Maps and parses the file; throws IoError naming it and the problem.
-  explicit CaffeModel(const std::filesystem::path& path) : file_(path) {
-    if (file_.bytes().empty()) throw IoError(path, "empty file, not a .caffemodel");
-    try {
-      parse_net(file_.bytes());
-    } catch (const io::pb::ParseError& e) {
-      throw IoError(path, std::string("corrupt or truncated .caffemodel: ") + e.what());
-    }
-    if (layers_.empty()) throw IoError(path, "not a .caffemodel: no layers found");
+  explicit CaffeModel(const std::filesystem::path& path) : file_(io::MappedFile(path)), path_(path) {
+    parse(file_->bytes());
   }
+  // Parses bytes held elsewhere (which must outlive this object); `name` stands for the file
+  // in errors.
+  CaffeModel(std::span<const std::byte> bytes, std::filesystem::path name) : path_(std::move(name)) { parse(bytes); }
 
-  [[nodiscard]] const std::filesystem::path& path() const { return file_.path(); }
+  [[nodiscard]] const std::filesystem::path& path() const { return path_; }
   [[nodiscard]] const std::string& name() const { return name_; }
   [[nodiscard]] const std::vector<CaffeLayer>& layers() const { return layers_; }
   [[nodiscard]] const CaffeLayer* find(std::string_view layer) const {
@@ -102,6 +100,16 @@ class CaffeModel {
   }
 
  private:
+  void parse(std::span<const std::byte> bytes) {
+    if (bytes.empty()) throw IoError(path_, "empty file, not a .caffemodel");
+    try {
+      parse_net(bytes);
+    } catch (const io::pb::ParseError& e) {
+      throw IoError(path_, std::string("corrupt or truncated .caffemodel: ") + e.what());
+    }
+    if (layers_.empty()) throw IoError(path_, "not a .caffemodel: no layers found");
+  }
+
   void parse_net(std::span<const std::byte> bytes) {
     io::pb::Reader net(bytes);
     io::pb::Field f;
@@ -227,7 +235,8 @@ class CaffeModel {
     return blob;
   }
 
-  io::MappedFile file_;
+  std::optional<io::MappedFile> file_;
+  std::filesystem::path path_;
   std::string name_;
   std::vector<CaffeLayer> layers_;
 };

@@ -115,13 +115,13 @@ void save_checkpoint(const std::filesystem::path& path, ModelT& model, const Sol
   });
 }
 
-// Restores `model` (and `solver`, if given and saved) from `path`. Everything is validated
-// first; on any error nothing is changed and an IoError names the file and the problem.
+// Restores `model` (and `solver`, if given and saved) from the bytes of a checkpoint; `path`
+// names them in errors. Everything is validated first; on any error nothing is changed and an
+// IoError names the file and the problem.
 template <class ModelT>
-CheckpointInfo load_checkpoint(const std::filesystem::path& path, ModelT& model, SolverOf<ModelT>* solver = nullptr) {
+CheckpointInfo load_checkpoint(std::span<const std::byte> bytes, const std::filesystem::path& path, ModelT& model,
+                               SolverOf<ModelT>* solver = nullptr) {
   using T = typename ModelT::value_type;
-  const io::MappedFile file(path);
-  const auto bytes = file.bytes();
   constexpr std::size_t header = sizeof io::checkpoint_magic + sizeof(std::uint32_t);
   if (bytes.size() < header + sizeof(std::uint32_t) ||
       std::memcmp(bytes.data(), io::checkpoint_magic, sizeof io::checkpoint_magic) != 0)
@@ -213,6 +213,13 @@ CheckpointInfo load_checkpoint(const std::filesystem::path& path, ModelT& model,
     }
   }
   return info;
+}
+
+// The same from a file.
+template <class ModelT>
+CheckpointInfo load_checkpoint(const std::filesystem::path& path, ModelT& model, SolverOf<ModelT>* solver = nullptr) {
+  const io::MappedFile file(path);
+  return load_checkpoint(file.bytes(), path, model, solver);
 }
 
 }  // namespace hcnn

@@ -1,6 +1,6 @@
 // hcnn/io/image.hpp — decoding images and preparing them as the Caffe models expect.
 //
-// Images are decoded with stb_image (JPEG, PNG, BMP, ...) into 8-bit RGB: greyscale,
+// Images are decoded with stb_image (JPEG, PNG and BMP; other formats are refused) into 8-bit RGB: greyscale,
 // grey+alpha and RGBA images become 3 channels (alpha is dropped). Preprocessing follows the
 // pretrained models: resize (to 256x256, or the shorter side to 256), crop (centre, or random
 // for training), optional mirroring, then BGR order, CHW layout, mean subtraction (per channel
@@ -12,6 +12,7 @@
 
 #include <algorithm>
 #include <array>
+#include <initializer_list>
 #include <cstdint>
 #include <cstdlib>
 #include <filesystem>
@@ -40,18 +41,118 @@ struct Image {
 // header can claim 2^24 x 2^24).
 inline constexpr std::int64_t max_image_pixels = std::int64_t{1} << 27;
 
-// Decodes an encoded image held in memory; `source` names it in errors.
-inline Image decode_image(std::span<const std::byte> encoded, const std::filesystem::path& source) {
+namespace io {
+
+// Rejects JPEG Huffman tables with more than 256 codes. The stb_image that Debian 12 ships
+// writes past its code-size table on such a table (found by tests/fuzz/fuzz_image.cpp); newer
+// stb releases reject them with "bad DHT header", as this check does. Walks the marker segments,
+// skipping entropy-coded data, and looks only at DHT segments.
+inline void check_jpeg_huffman_tables(std::span<const std::byte> data, const std::filesystem::path& source) {
+  auto at = [&](std::size_t i) { return static_cast<std::uint8_t>(data[i]); };
+  // stb accepts fill bytes (0xFF) before the start-of-image marker.
+  std::size_t pos = 0;
+  while (pos < data.size() && at(pos) == 0xFF) ++pos;
+  if (pos == 0 || pos >= data.size() || at(pos) != 0xD8) return;  // not a JPEG
+  ++pos;
+  while (pos + 4 <= data.size()) {
+    if (at(pos) != 0xFF) {  // entropy-coded data: find the next marker
+      ++pos;
+      continue;
+    }
+    const std::uint8_t marker = at(pos + 1);
+    if (marker == 0x00 || marker == 0xFF || (marker >= 0xD0 && marker <= 0xD8) || marker == 0x01) {
+      pos += marker == 0xFF ? 1 : 2;  // stuffed zero, fill byte, restart marker, SOI, TEM
+      continue;
+    }
+    if (marker == 0xD9) return;  // end of image
+    const std::size_t length = (std::size_t(at(pos + 2)) << 8) | at(pos + 3);
+    if (length < 2) return;  // stb reports it
+    if (marker == 0xC4) {
+      // Mirror stb's loop: it reads each table's counts wherever they are, even past the
+      // segment's end (and as zeros past the file's end).
+      auto byte_or_zero = [&](std::size_t i) { return i < data.size() ? at(i) : std::uint8_t{0}; };
+      long left = static_cast<long>(length) - 2;
+      std::size_t table = pos + 4;
+      while (left > 0) {
+        const std::uint8_t kind = byte_or_zero(table);
+        if ((kind >> 4) > 1 || (kind & 15) > 3) return;  // stb rejects it
+        std::size_t codes = 0;
+        for (std::size_t i = 1; i <= 16; ++i) codes += byte_or_zero(table + i);
+        if (codes > 256)
+          throw IoError(source, "corrupt JPEG: a Huffman table declares " + std::to_string(codes) + " codes (at most 256)");
+        table += 17 + codes;
+        left -= static_cast<long>(17 + codes);
+      }
+    }
+    if (pos + 2 + length > data.size()) return;
+    pos += 2 + length;
+  }
+}
+
+// Rejects PNG chunks whose length runs past the end of the file: stb's decoder grows its buffer
+// to a chunk's claimed length (up to 2 GB) before it finds the data missing.
+inline void check_png_chunks(std::span<const std::byte> data, const std::filesystem::path& source) {
+  constexpr std::size_t signature = 8;
+  if (data.size() < signature || static_cast<std::uint8_t>(data[0]) != 0x89 || static_cast<std::uint8_t>(data[1]) != 'P')
+    return;
+  std::size_t pos = signature;
+  while (pos + 8 <= data.size()) {
+    std::uint64_t length = 0;
+    for (std::size_t i = 0; i < 4; ++i) length = (length << 8) | static_cast<std::uint8_t>(data[pos + i]);
+    if (length + 12 > data.size() - pos)
+      throw IoError(source, "corrupt or truncated PNG: a chunk of " + std::to_string(length) + " bytes runs past the end");
+    pos += 12 + static_cast<std::size_t>(length);
+  }
+}
+
+// Only JPEG, PNG and BMP reach stb: its other decoders (PNM, PSD, HDR, PIC, GIF, TGA) are not
+// needed for image datasets and fuzzing found undefined behaviour in some of them.
+inline void check_supported_format(std::span<const std::byte> data, const std::filesystem::path& source) {
+  auto starts_with = [&](std::initializer_list<std::uint8_t> magic) {
+    if (data.size() < magic.size()) return false;
+    std::size_t i = 0;
+    for (std::uint8_t m : magic)
+      if (static_cast<std::uint8_t>(data[i++]) != m) return false;
+    return true;
+  };
+  std::size_t fill = 0;  // JPEG may start with fill bytes
+  while (fill < data.size() && static_cast<std::uint8_t>(data[fill]) == 0xFF) ++fill;
+  const bool jpeg = fill > 0 && fill < data.size() && static_cast<std::uint8_t>(data[fill]) == 0xD8;
+  if (!jpeg && !starts_with({0x89, 'P', 'N', 'G', 0x0D, 0x0A, 0x1A, 0x0A}) && !starts_with({'B', 'M'}))
+    throw IoError(source, "cannot decode the image: not a JPEG, PNG or BMP file");
+}
+
+}  // namespace io
+
+struct ImageSize {
+  int width = 0;
+  int height = 0;
+};
+
+// Reads an encoded image's size from its header, after the checks that keep malformed files
+// away from stb's decoders; `source` names it in errors.
+inline ImageSize image_size(std::span<const std::byte> encoded, const std::filesystem::path& source) {
   if (encoded.empty()) throw IoError(source, "empty file, not an image");
   if (encoded.size() > std::size_t{1} << 31) throw IoError(source, "file too large for an image");
-  const auto* bytes = reinterpret_cast<const stbi_uc*>(encoded.data());
-  const int length = static_cast<int>(encoded.size());
+  io::check_supported_format(encoded, source);
+  io::check_jpeg_huffman_tables(encoded, source);
+  io::check_png_chunks(encoded, source);
   int width = 0, height = 0, channels = 0;
-  if (!stbi_info_from_memory(bytes, length, &width, &height, &channels))
+  if (!stbi_info_from_memory(reinterpret_cast<const stbi_uc*>(encoded.data()), static_cast<int>(encoded.size()), &width,
+                             &height, &channels))
     throw IoError(source, std::string("cannot decode the image: ") + stbi_failure_reason());
   if (width <= 0 || height <= 0) throw IoError(source, "the image has zero size");
   if (std::int64_t{width} * height > max_image_pixels)
     throw IoError(source, "the image is too large (" + std::to_string(width) + "x" + std::to_string(height) + ")");
+  return {width, height};
+}
+
+// Decodes an encoded image held in memory; `source` names it in errors.
+inline Image decode_image(std::span<const std::byte> encoded, const std::filesystem::path& source) {
+  image_size(encoded, source);
+  const auto* bytes = reinterpret_cast<const stbi_uc*>(encoded.data());
+  const int length = static_cast<int>(encoded.size());
+  int width = 0, height = 0, channels = 0;
   std::unique_ptr<stbi_uc, void (*)(void*)> pixels(stbi_load_from_memory(bytes, length, &width, &height, &channels, 3),
                                                    stbi_image_free);
   if (!pixels) throw IoError(source, std::string("cannot decode the image: ") + stbi_failure_reason());
