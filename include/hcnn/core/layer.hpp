@@ -8,6 +8,7 @@
 #pragma once
 
 #include <concepts>
+#include <cstddef>
 #include <cstdint>
 #include <span>
 #include <string>
@@ -42,6 +43,46 @@ concept BoundLayer = requires(B b, const T* in, const T* out, T* dout, T* din, T
   b.backward(in, out, dout, din, n, ws);
   { b.params() } -> std::convertible_to<std::span<Param<T, typename B::backend>>>;
   b.fill(rng, init, last);
+};
+
+// What layer specs without weights (pooling, LRN, dropout) share: no parameters, no
+// multiply-adds counted (the paper counts weight layers).
+struct WeightlessSpec {
+  static constexpr bool weight_layer = false;
+  template <Shape In>
+  static constexpr std::int64_t param_count() {
+    return 0;
+  }
+  template <Shape In>
+  static constexpr std::int64_t macs() {
+    return 0;
+  }
+};
+
+// ... and of those, the ones that keep their input's shape (LRN, dropout).
+struct ShapePreservingSpec : WeightlessSpec {
+  template <Shape In>
+  static consteval Shape output() {
+    return In;
+  }
+};
+
+// An inner product to Out values (FC, Softmax): a 1x1 map of Out channels, Out x In weights.
+template <int Out>
+struct InnerProductSpec {
+  static constexpr bool weight_layer = true;
+  template <Shape In>
+  static consteval Shape output() {
+    return {Out, 1, 1};
+  }
+  template <Shape In>
+  static constexpr std::int64_t param_count() {
+    return std::int64_t{Out} * In.size() + Out;
+  }
+  template <Shape In>
+  static constexpr std::int64_t macs() {
+    return std::int64_t{Out} * In.size();
+  }
 };
 
 // Layers without parameters share this empty implementation of the parameter members.

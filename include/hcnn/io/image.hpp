@@ -43,17 +43,21 @@ inline constexpr std::int64_t max_image_pixels = std::int64_t{1} << 27;
 
 namespace io {
 
-// Rejects JPEG Huffman tables with more than 256 codes. The stb_image that Debian 12 ships
-// writes past its code-size table on such a table (found by tests/fuzz/fuzz_image.cpp); newer
-// stb releases reject them with "bad DHT header", as this check does. Walks the marker segments,
-// skipping entropy-coded data, and looks only at DHT segments.
-inline void check_jpeg_huffman_tables(std::span<const std::byte> data, const std::filesystem::path& source) {
-  auto at = [&](std::size_t i) { return static_cast<std::uint8_t>(data[i]); };
+// Rejects two kinds of JPEG that make the stb_image of Debian 12 read or write out of bounds
+// (both found by tests/fuzz/fuzz_image.cpp; newer stb releases reject the first):
+//   - a Huffman table (DHT) with more than 256 codes, which overflows stb's code-size table;
+//   - a scan (SOS) that uses a Huffman table no DHT defined, which stb decodes with
+//     uninitialised tables.
+// Walks the marker segments (skipping entropy-coded data) the way stb reads them.
+inline void check_jpeg_tables(std::span<const std::byte> data, const std::filesystem::path& source) {
+  auto at = [&](std::size_t i) { return i < data.size() ? static_cast<std::uint8_t>(data[i]) : std::uint8_t{0}; };
   // stb accepts fill bytes (0xFF) before the start-of-image marker.
   std::size_t pos = 0;
   while (pos < data.size() && at(pos) == 0xFF) ++pos;
   if (pos == 0 || pos >= data.size() || at(pos) != 0xD8) return;  // not a JPEG
   ++pos;
+  bool defined[2][4] = {};  // [DC, AC][table id]
+  bool progressive = false;
   while (pos + 4 <= data.size()) {
     if (at(pos) != 0xFF) {  // entropy-coded data: find the next marker
       ++pos;
@@ -67,21 +71,35 @@ inline void check_jpeg_huffman_tables(std::span<const std::byte> data, const std
     if (marker == 0xD9) return;  // end of image
     const std::size_t length = (std::size_t(at(pos + 2)) << 8) | at(pos + 3);
     if (length < 2) return;  // stb reports it
+    if (marker == 0xC2) progressive = true;
     if (marker == 0xC4) {
-      // Mirror stb's loop: it reads each table's counts wherever they are, even past the
-      // segment's end (and as zeros past the file's end).
-      auto byte_or_zero = [&](std::size_t i) { return i < data.size() ? at(i) : std::uint8_t{0}; };
+      // stb reads each table's counts wherever they are, even past the segment's end (and as
+      // zeros past the file's end), so this loop does too.
       long left = static_cast<long>(length) - 2;
       std::size_t table = pos + 4;
       while (left > 0) {
-        const std::uint8_t kind = byte_or_zero(table);
+        const std::uint8_t kind = at(table);
         if ((kind >> 4) > 1 || (kind & 15) > 3) return;  // stb rejects it
         std::size_t codes = 0;
-        for (std::size_t i = 1; i <= 16; ++i) codes += byte_or_zero(table + i);
+        for (std::size_t i = 1; i <= 16; ++i) codes += at(table + i);
         if (codes > 256)
           throw IoError(source, "corrupt JPEG: a Huffman table declares " + std::to_string(codes) + " codes (at most 256)");
+        defined[kind >> 4][kind & 15] = true;
         table += 17 + codes;
         left -= static_cast<long>(17 + codes);
+      }
+    } else if (marker == 0xDA) {
+      const std::size_t components = at(pos + 4);
+      const std::size_t spectral_start = at(pos + 5 + 2 * components);
+      const std::uint8_t approximation_high = at(pos + 7 + 2 * components) >> 4;
+      for (std::size_t c = 0; c < components; ++c) {
+        const std::uint8_t tables = at(pos + 6 + 2 * c);
+        const int dc = tables >> 4, ac = tables & 15;
+        if (dc > 3 || ac > 3) return;  // stb rejects it
+        const bool needs_dc = progressive ? spectral_start == 0 && approximation_high == 0 : true;
+        const bool needs_ac = progressive ? spectral_start > 0 : true;
+        if ((needs_dc && !defined[0][dc]) || (needs_ac && !defined[1][ac]))
+          throw IoError(source, "corrupt JPEG: a scan uses a Huffman table that is never defined");
       }
     }
     if (pos + 2 + length > data.size()) return;
@@ -135,7 +153,7 @@ inline ImageSize image_size(std::span<const std::byte> encoded, const std::files
   if (encoded.empty()) throw IoError(source, "empty file, not an image");
   if (encoded.size() > std::size_t{1} << 31) throw IoError(source, "file too large for an image");
   io::check_supported_format(encoded, source);
-  io::check_jpeg_huffman_tables(encoded, source);
+  io::check_jpeg_tables(encoded, source);
   io::check_png_chunks(encoded, source);
   int width = 0, height = 0, channels = 0;
   if (!stbi_info_from_memory(reinterpret_cast<const stbi_uc*>(encoded.data()), static_cast<int>(encoded.size()), &width,

@@ -13,26 +13,13 @@
 namespace hcnn {
 
 template <float P = 0.5f>
-struct Dropout {
+struct Dropout : ShapePreservingSpec {
   static_assert(P >= 0.0f && P < 1.0f, "Dropout: the drop probability must be in [0, 1)");
 
   static constexpr std::string_view kind = "Dropout";
   static constexpr std::string_view name_prefix = "drop";
-  static constexpr bool weight_layer = false;
   static constexpr float probability = P;
 
-  template <Shape In>
-  static consteval Shape output() {
-    return In;
-  }
-  template <Shape In>
-  static constexpr std::int64_t param_count() {
-    return 0;
-  }
-  template <Shape In>
-  static constexpr std::int64_t macs() {
-    return 0;
-  }
   static std::string describe() {
     std::string p = std::to_string(P);
     return "p " + p.substr(0, p.find_last_not_of('0') + 1);

@@ -14,27 +14,14 @@
 namespace hcnn {
 
 template <int Out, Activation Act = ReLU>
-struct FC {
+struct FC : InnerProductSpec<Out> {
   static_assert(Out > 0, "FC: the number of outputs must be positive");
 
   static constexpr std::string_view kind = "FC";
   static constexpr std::string_view name_prefix = "fc";
-  static constexpr bool weight_layer = true;
   static constexpr int outputs = Out;
   using activation = Act;
 
-  template <Shape In>
-  static consteval Shape output() {
-    return {Out, 1, 1};
-  }
-  template <Shape In>
-  static constexpr std::int64_t param_count() {
-    return std::int64_t{Out} * In.size() + Out;
-  }
-  template <Shape In>
-  static constexpr std::int64_t macs() {
-    return std::int64_t{Out} * In.size();
-  }
   static std::string describe() {
     return std::same_as<Act, Identity> ? std::string{} : " +" + std::string(Act::name);
   }

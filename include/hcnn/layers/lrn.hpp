@@ -14,28 +14,15 @@
 namespace hcnn {
 
 template <int Size = 5, float Alpha = 1e-4f, float Beta = 0.75f, float K = 1.0f>
-struct LRN {
+struct LRN : ShapePreservingSpec {
   static_assert(Size > 0 && Size % 2 == 1, "LRN: the window size must be odd and positive (as Caffe requires)");
   static_assert(K > 0.0f, "LRN: K must be positive");
 
   static constexpr std::string_view kind = "LRN";
   static constexpr std::string_view name_prefix = "norm";
-  static constexpr bool weight_layer = false;
   static constexpr int size = Size;
   static constexpr float alpha = Alpha, beta = Beta, k = K;
 
-  template <Shape In>
-  static consteval Shape output() {
-    return In;
-  }
-  template <Shape In>
-  static constexpr std::int64_t param_count() {
-    return 0;
-  }
-  template <Shape In>
-  static constexpr std::int64_t macs() {
-    return 0;
-  }
   static std::string describe() { return "size " + std::to_string(Size); }
 };
 

@@ -21,14 +21,13 @@ constexpr int pooled_extent(int size, int kernel, int stride, int pad) {
 }
 
 template <bool IsMax, int K, int S, int P>
-struct Pool {
+struct Pool : WeightlessSpec {
   static_assert(K > 0, "Pool: the window size must be positive");
   static_assert(S > 0, "Pool: the stride must be positive");
   static_assert(P >= 0 && P < K, "Pool: the padding must be in [0, window size)");
 
   static constexpr std::string_view kind = IsMax ? "MaxPool" : "AvgPool";
   static constexpr std::string_view name_prefix = "pool";
-  static constexpr bool weight_layer = false;
   static constexpr bool is_max = IsMax;
   static constexpr int kernel = K, stride = S, pad = P;
 
@@ -36,14 +35,6 @@ struct Pool {
   static consteval Shape output() {
     static_assert(K <= In.h + 2 * P && K <= In.w + 2 * P, "Pool: the window is larger than its (padded) input map");
     return {In.c, pooled_extent(In.h, K, S, P), pooled_extent(In.w, K, S, P)};
-  }
-  template <Shape In>
-  static constexpr std::int64_t param_count() {
-    return 0;
-  }
-  template <Shape In>
-  static constexpr std::int64_t macs() {
-    return 0;
   }
   static std::string describe() {
     std::string s = std::to_string(K) + "x" + std::to_string(K) + "/" + std::to_string(S);

@@ -15,26 +15,13 @@
 namespace hcnn {
 
 template <int N>
-struct Softmax {
+struct Softmax : InnerProductSpec<N> {
   static_assert(N > 1, "Softmax: a classifier needs at least two classes");
 
   static constexpr std::string_view kind = "Softmax";
   static constexpr std::string_view name_prefix = "fc";
-  static constexpr bool weight_layer = true;
   static constexpr int classes = N;
 
-  template <Shape In>
-  static consteval Shape output() {
-    return {N, 1, 1};
-  }
-  template <Shape In>
-  static constexpr std::int64_t param_count() {
-    return std::int64_t{N} * In.size() + N;
-  }
-  template <Shape In>
-  static constexpr std::int64_t macs() {
-    return std::int64_t{N} * In.size();
-  }
   static std::string describe() { return " +softmax"; }
 };
 
