@@ -53,6 +53,12 @@ class Model {
   static constexpr std::size_t depth = N::depth;
   static constexpr Shape input_shape = N::input_shape;
   static constexpr Shape output_shape = N::output_shape;
+  static_assert(
+      []<std::size_t... I>(std::index_sequence<I...>) {
+        return (BoundLayer<std::tuple_element_t<I, Layers>, T> && ...);
+      }(std::make_index_sequence<depth>{}),
+      "Model: a layer has no implementation on this backend and element type (LayerImpl<Spec, In, T, Backend> is "
+      "specialised in backend/cpu/ for Cpu; include <hcnn/hcnn.hpp> or the backend's header)");
   // Ends in Softmax<N>, so it has a loss against labels.
   static constexpr bool is_classifier = requires { N::template layer<depth - 1>::classes; };
 

@@ -39,7 +39,7 @@ template <class B, class T>
 concept BoundLayer = requires(B b, const T* in, const T* out, T* dout, T* din, T* ws, int n, Rng& rng,
                               const Init& init, bool last) {
   { B::workspace_size(n) } -> std::convertible_to<std::size_t>;
-  b.forward(in, din, n, Mode::test, ws);
+  b.forward(in, dout, n, Mode::test, ws);
   b.backward(in, out, dout, din, n, ws);
   { b.params() } -> std::convertible_to<std::span<Param<T, typename B::backend>>>;
   b.fill(rng, init, last);
