@@ -23,6 +23,18 @@ struct GradientReport {
 
 inline double relative_error(double a, double b) { return std::abs(a - b) / std::max({1.0, std::abs(a), std::abs(b)}); }
 
+// d loss / d value by central differences; `value` is restored afterwards.
+template <class Loss>
+double central_difference(double& value, Loss&& loss, double eps = 1e-6) {
+  const double saved = value;
+  value = saved + eps;
+  const double up = loss();
+  value = saved - eps;
+  const double down = loss();
+  value = saved;
+  return (up - down) / (2 * eps);
+}
+
 template <class Spec, Shape In>
 GradientReport check_layer_gradients(int batch, std::uint64_t seed, Mode mode = Mode::train) {
   using L = LayerImpl<Spec, In, double, Cpu>;
@@ -54,32 +66,19 @@ GradientReport check_layer_gradients(int batch, std::uint64_t seed, Mode mode = 
   analytic.backward(x.data(), y.data(), dout.data(), dx.data(), batch, ws.data());
 
   GradientReport report;
-  const double eps = 1e-6;
   auto compare = [&](double numeric, double exact, const std::string& where) {
     const double e = relative_error(numeric, exact);
     if (e > report.worst) report = {e, where + ": numeric " + std::to_string(numeric) + ", backward " + std::to_string(exact)};
   };
-  for (std::size_t i = 0; i < in_size; ++i) {
-    const double saved = x[i];
-    x[i] = saved + eps;
-    const double up = loss(reference);
-    x[i] = saved - eps;
-    const double down = loss(reference);
-    x[i] = saved;
-    compare((up - down) / (2 * eps), dx[i], "input[" + std::to_string(i) + "]");
-  }
+  auto reference_loss = [&] { return loss(reference); };
+  for (std::size_t i = 0; i < in_size; ++i)
+    compare(central_difference(x[i], reference_loss), dx[i], "input[" + std::to_string(i) + "]");
   auto params = reference.params();
   auto grads = analytic.params();
   for (std::size_t p = 0; p < params.size(); ++p) {
-    for (std::size_t i = 0; i < params[p].size(); ++i) {
-      const double saved = params[p].value[i];
-      params[p].value[i] = saved + eps;
-      const double up = loss(reference);
-      params[p].value[i] = saved - eps;
-      const double down = loss(reference);
-      params[p].value[i] = saved;
-      compare((up - down) / (2 * eps), grads[p].grad[i], params[p].name + "[" + std::to_string(i) + "]");
-    }
+    for (std::size_t i = 0; i < params[p].size(); ++i)
+      compare(central_difference(params[p].value[i], reference_loss), grads[p].grad[i],
+              params[p].name + "[" + std::to_string(i) + "]");
   }
   return report;
 }

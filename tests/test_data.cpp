@@ -64,6 +64,11 @@ TEST_CASE("Preprocessing: BGR, CHW, per-channel mean, mirror, centre and random 
   CHECK_THROWS_WITH(preprocess_into(image, p, out.data()), Catch::Contains("the mean image has 5 values, expected 3x2x2"));
   p = Preprocess{.resize_to = 0, .crop = 4};
   CHECK_THROWS_WITH(preprocess_into(image, p, out.data()), Catch::Contains("a 4 crop does not fit a 3x2 image"));
+  // Shorter side to 4 keeps the aspect ratio: 3x2 becomes 6x4 (the message shows the resize).
+  p = Preprocess{.resize_mode = Preprocess::Resize::shorter_side, .resize_to = 4, .crop = 5};
+  CHECK_THROWS_WITH(preprocess_into(image, p, out.data()), Catch::Contains("a 5 crop does not fit a 6x4 image"));
+  p = Preprocess{.resize_mode = Preprocess::Resize::exact, .resize_to = 4, .crop = 5};
+  CHECK_THROWS_WITH(preprocess_into(image, p, out.data()), Catch::Contains("a 5 crop does not fit a 4x4 image"));
 }
 
 TEST_CASE("Caffe preprocessing of a real photograph", "[image][caltech]") {

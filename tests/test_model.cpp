@@ -38,30 +38,18 @@ TEST_CASE("Whole-network gradients of the mean cross-entropy", "[gradient][model
     copy.forward(x, Mode::train);
     return copy.loss(labels);
   };
-  const double eps = 1e-6;
+  auto model_loss = [&] { return loss(model); };
   double worst = 0;
-  for (std::size_t i = 0; i < x.size(); i += 7) {
-    const double saved = x[i];
-    x[i] = saved + eps;
-    const double up = loss(model);
-    x[i] = saved - eps;
-    const double down = loss(model);
-    x[i] = saved;
-    worst = std::max(worst, testing::relative_error((up - down) / (2 * eps), analytic.input_gradient()[i]));
-  }
+  for (std::size_t i = 0; i < x.size(); i += 7)
+    worst = std::max(worst, testing::relative_error(testing::central_difference(x[i], model_loss),
+                                                    analytic.input_gradient()[i]));
   auto params = model.parameters();
   auto grads = analytic.parameters();
   REQUIRE(params.size() == 8);
   for (std::size_t p = 0; p < params.size(); ++p) {
     for (std::size_t i = 0; i < params[p].param->size(); i += 3) {
-      double& v = params[p].param->value[i];
-      const double saved = v;
-      v = saved + eps;
-      const double up = loss(model);
-      v = saved - eps;
-      const double down = loss(model);
-      v = saved;
-      const double e = testing::relative_error((up - down) / (2 * eps), grads[p].param->grad[i]);
+      const double e = testing::relative_error(testing::central_difference(params[p].param->value[i], model_loss),
+                                               grads[p].param->grad[i]);
       INFO(params[p].layer << "." << params[p].param->name << "[" << i << "]");
       CHECK(e < 1e-6);
       worst = std::max(worst, e);

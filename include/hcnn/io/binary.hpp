@@ -1,4 +1,4 @@
-// hcnn/io/binary.hpp — little-endian binary reading with bounds checks, writing, and CRC-32.
+// hcnn/io/binary.hpp — little-endian binary reading with bounds checks, and CRC-32.
 //
 // The readers of hcnn's own formats (checkpoints, IDX) go through ByteReader, which never
 // reads past its span and reports where a file ended early.
@@ -7,7 +7,6 @@
 #include <array>
 #include <cstddef>
 #include <cstdint>
-#include <cstdio>
 #include <cstring>
 #include <span>
 #include <stdexcept>
@@ -65,29 +64,6 @@ class ByteReader {
  private:
   std::span<const std::byte> data_;
   std::size_t pos_ = 0;
-};
-
-// Appends little-endian values to a byte string (checkpoints are built in memory, then
-// written atomically).
-class ByteWriter {
- public:
-  template <class V>
-  void write(const V& value) {
-    const auto* p = reinterpret_cast<const std::byte*>(&value);
-    bytes_.insert(bytes_.end(), p, p + sizeof(V));
-  }
-  void write_bytes(const void* data, std::size_t n) {
-    const auto* p = static_cast<const std::byte*>(data);
-    bytes_.insert(bytes_.end(), p, p + n);
-  }
-  void string(const std::string& s) {
-    write(static_cast<std::uint32_t>(s.size()));
-    write_bytes(s.data(), s.size());
-  }
-  [[nodiscard]] const std::basic_string<std::byte>& bytes() const { return bytes_; }
-
- private:
-  std::basic_string<std::byte> bytes_;
 };
 
 }  // namespace hcnn::io

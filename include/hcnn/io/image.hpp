@@ -209,17 +209,6 @@ inline Image resize(const Image& image, int width, int height) {
   return out;
 }
 
-inline Image crop(const Image& image, int x, int y, int width, int height) {
-  if (x < 0 || y < 0 || width <= 0 || height <= 0 || x + width > image.width || y + height > image.height)
-    throw ShapeError("crop: a " + std::to_string(width) + "x" + std::to_string(height) + " window at (" +
-                     std::to_string(x) + ", " + std::to_string(y) + ") does not fit a " + std::to_string(image.width) +
-                     "x" + std::to_string(image.height) + " image");
-  Image out{width, height, std::vector<std::uint8_t>(std::size_t(width) * height * 3)};
-  for (int row = 0; row < height; ++row)
-    std::copy_n(image.pixel(x, y + row), std::size_t(width) * 3, out.rgb.data() + std::size_t(row) * width * 3);
-  return out;
-}
-
 // How an image becomes a network input.
 struct Preprocess {
   enum class Resize { exact, shorter_side };
