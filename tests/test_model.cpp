@@ -58,6 +58,35 @@ TEST_CASE("Whole-network gradients of the mean cross-entropy", "[gradient][model
   CHECK(worst < 1e-6);
 }
 
+TEST_CASE("Backward from a given output gradient, on a network without a classifier", "[gradient][model]") {
+  using Features = Net<Input<2, 6, 5>, Conv<3, 3, 1, 1>, MaxPool<2, 2>, FC<4, Identity>>;
+  static_assert(!Model<Features>::is_classifier);
+  Model<Features, Cpu, double> model(4, Init{.weights = Filler::gaussian(0.4f)});
+  Tensor<double> x;
+  randomize<decltype(model)>(x, 2, 5);
+  std::vector<double> r(2 * 4);
+  Rng rng(6);
+  for (auto& v : r) v = rng.normal();
+  auto projected = [&] {  // <output, r>
+    Model<Features, Cpu, double> copy = model;
+    const auto& y = copy.forward(x);
+    return std::inner_product(y.data(), y.data() + y.size(), r.begin(), 0.0);
+  };
+  Model<Features, Cpu, double> analytic = model;
+  analytic.forward(x);
+  analytic.backward(r.data(), {.input_gradient = true});
+  for (std::size_t i = 0; i < x.size(); i += 5)
+    CHECK(testing::relative_error(testing::central_difference(x[i], projected), analytic.input_gradient()[i]) < 1e-7);
+  auto params = model.parameters();
+  auto grads = analytic.parameters();
+  for (std::size_t p = 0; p < params.size(); ++p)
+    for (std::size_t i = 0; i < params[p].param->size(); i += 4)
+      CHECK(testing::relative_error(testing::central_difference(params[p].param->value[i], projected),
+                                    grads[p].param->grad[i]) < 1e-7);
+  Model<Features> fresh(1);
+  CHECK_THROWS_WITH(fresh.backward(std::vector<float>(8).data()), Catch::Contains("before any forward pass"));
+}
+
 TEST_CASE("Backward stops where asked and skips the input gradient by default", "[model]") {
   Model<Tiny, Cpu, double> model(5);
   Tensor<double> x;

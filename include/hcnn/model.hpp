@@ -113,9 +113,10 @@ class Model {
     backward_below(depth - 1, options);
   }
 
-  // Back-propagates a given gradient with respect to the output (batch x output size). The
-  // buffer is used as scratch.
-  void backward(T* output_gradient, BackwardOptions options = {}) {
+  // Back-propagates a given gradient with respect to the output (batch x output size) of the
+  // last forward pass.
+  void backward(const T* output_gradient, BackwardOptions options = {}) {
+    if (batch_ == 0) throw Error("Model: backward called before any forward pass");
     std::copy(output_gradient, output_gradient + static_cast<std::size_t>(batch_) * output_shape.size(),
               grads_[depth % 2].data());
     backward_below(depth, options);
