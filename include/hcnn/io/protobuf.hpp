@@ -5,7 +5,7 @@
 // protobuf library refuses messages over 64 MB by default and VGG-19's fc6 blob alone is 411
 // MB. Every malformed input (a varint over 10 bytes, a length past the end, a group or unknown
 // wire type, field number 0) throws ParseError with the byte offset; nothing reads out of
-// bounds. Fuzzed by fuzz/caffemodel.cpp.
+// bounds. Fuzzed by tests/fuzz/fuzz_caffemodel.cpp.
 #pragma once
 
 #include <cstddef>
