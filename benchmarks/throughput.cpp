@@ -68,7 +68,7 @@ torch::nn::Sequential torch_net() {
       } else if constexpr (L::kind == "LRN") {
         seq->push_back(nn::LocalResponseNorm(nn::LocalResponseNormOptions(L::size).alpha(L::alpha).beta(L::beta).k(L::k)));
       } else if constexpr (L::kind == "FC" || L::kind == "Softmax") {
-        constexpr int out = L::kind == "FC" ? N::template shape_before<J + 1>().c : N::template shape_before<J + 1>().c;
+        constexpr int out = N::template shape_before<J + 1>().c;
         if constexpr (J > 0 && N::template shape_before<J>().h * N::template shape_before<J>().w > 1)
           seq->push_back(nn::Flatten());
         seq->push_back(nn::Linear(in.size(), out));
@@ -89,8 +89,6 @@ void bench_network(const char* name, const std::vector<int>& batches, int repeat
   Model<N> model(1);
   const std::vector<int> labels(256, 0);
 #ifdef HCNN_BENCH_LIBTORCH
-  torch::NoGradGuard* no_grad = nullptr;
-  (void)no_grad;
   auto torch_model = torch_net<N>();
 #endif
   for (int batch : batches) {

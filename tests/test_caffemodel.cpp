@@ -4,6 +4,7 @@
 #include <hcnn/hcnn.hpp>
 
 #include "fixture.hpp"
+#include "parameter_values.hpp"
 #include "temp_dir.hpp"
 
 using namespace hcnn;
@@ -17,13 +18,6 @@ namespace {
 using Small = Net<Input<3, 15, 14>, Conv<8, 5, 2, 1>, MaxPool<3, 2>, LRN<5>, Conv<6, 3, 1, 1, 2>, AvgPool<3, 2, 1>,
                   FC<10>, Softmax<5>>;
 const std::string fixtures = HCNN_FIXTURES_DIR;
-
-template <class M>
-std::vector<float> snapshot(M& model) {
-  std::vector<float> all;
-  for (auto& p : model.parameters()) all.insert(all.end(), p.param->value.begin(), p.param->value.end());
-  return all;
-}
 
 }  // namespace
 
@@ -67,14 +61,14 @@ TEST_CASE("A shape mismatch names the layer and both shapes and leaves the model
   using Wider = Net<Input<3, 15, 14>, Conv<8, 5, 2, 1>, MaxPool<3, 2>, LRN<5>, Conv<6, 3, 1, 1, 2>, AvgPool<3, 2, 1>,
                     FC<11>, Softmax<5>>;
   Model<Wider> model(2);
-  const auto before = snapshot(model);
+  const auto before = testing::parameter_values(model);
   for (const char* form : {"v1", "v2"}) {
     const std::string path = fixtures + "/small_net_" + std::string(form) + ".caffemodel";
     CHECK_THROWS_WITH(import_caffemodel(model, path),
                       Catch::Contains(path) && Catch::Contains("layer 'fc3' (FC) weight has shape") &&
                           Catch::Contains("10, 24)") && Catch::Contains("the model's is (1, 1, 11, 24)"));
   }
-  CHECK(snapshot(model) == before);  // conv1 and conv2 matched, but nothing was written
+  CHECK(testing::parameter_values(model) == before);  // conv1 and conv2 matched, but nothing was written
 
   using Renamed = Net<Input<3, 15, 14>, Conv<8, 5, 2, 1>, FC<5>>;  // conv1, fc2: no fc2 in the file
   Model<Renamed> other(2);
@@ -86,7 +80,7 @@ TEST_CASE("Bad .caffemodel files give an IoError naming the file and the problem
   TempDir dir;
   const auto good = testing::read_bytes(fixtures + "/small_net_v1.caffemodel");
   Model<Small> model(1);
-  const auto before = snapshot(model);
+  const auto before = testing::parameter_values(model);
   auto expect_error = [&](const std::vector<char>& bytes, const std::string& problem) {
     const auto path = dir / "bad.caffemodel";
     testing::write_bytes(path, bytes);
@@ -135,7 +129,7 @@ TEST_CASE("Bad .caffemodel files give an IoError naming the file and the problem
     *(at + 1) = 0x09;
     expect_error(bytes, "has shape (9, 3, 5, 5) (675 values) but holds 600 values");
   }
-  CHECK(snapshot(model) == before);
+  CHECK(testing::parameter_values(model) == before);
 }
 
 TEST_CASE("export_caffemodel writes a V2 file that imports back exactly", "[caffemodel]") {
@@ -149,5 +143,5 @@ TEST_CASE("export_caffemodel writes a V2 file that imports back exactly", "[caff
   CHECK(file.layers()[0].blobs[0].shape == std::vector<std::int64_t>{8, 3, 5, 5});
   CHECK(file.layers()[3].blobs[0].shape == std::vector<std::int64_t>{5, 10});
   import_caffemodel(copy, file);
-  CHECK(snapshot(copy) == snapshot(original));
+  CHECK(testing::parameter_values(copy) == testing::parameter_values(original));
 }

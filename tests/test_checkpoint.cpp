@@ -8,6 +8,7 @@
 #include <sys/wait.h>
 #include <unistd.h>
 
+#include "parameter_values.hpp"
 #include "temp_dir.hpp"
 
 using namespace hcnn;
@@ -25,13 +26,6 @@ struct FixedBatch {
     for (std::size_t i = 0; i < x.size(); ++i) x[i] = float(rng.normal());
   }
 };
-
-template <class M>
-std::vector<float> weights(M& model) {
-  std::vector<float> all;
-  for (auto& p : model.parameters()) all.insert(all.end(), p.param->value.begin(), p.param->value.end());
-  return all;
-}
 
 void train(Model<Tiny>& model, SgdSolver<float>& solver, const FixedBatch& batch, int steps) {
   for (int s = 0; s < steps; ++s) {
@@ -57,8 +51,7 @@ TEST_CASE("A checkpoint resumes training exactly, momentum included", "[checkpoi
   CHECK(info.has_solver);
   CHECK(solver_b.config().lr == 0.05f);
   train(resumed, solver_b, batch, 3);
-  CHECK(weights(resumed) == weights(straight));  // bit for bit
-  CHECK_FALSE(std::filesystem::exists(dir / ".run.ckpt.tmp"));
+  CHECK(testing::parameter_values(resumed) == testing::parameter_values(straight));  // bit for bit
   for (const auto& entry : std::filesystem::directory_iterator(dir.path()))
     CHECK(entry.path().filename().string().find(".tmp") == std::string::npos);
 }
@@ -69,12 +62,12 @@ TEST_CASE("Loading another architecture names the first mismatched layer and bot
   save_checkpoint(dir / "tiny.ckpt", model);
   using Wider = Net<Input<3, 12, 12>, Conv<6, 3, 1, 1>, MaxPool<2, 2>, FC<20>, Dropout<0.5f>, Softmax<4>>;
   Model<Wider> other(2);
-  const auto before = weights(other);
+  const auto before = testing::parameter_values(other);
   CHECK_THROWS_WITH(load_checkpoint(dir / "tiny.ckpt", other),
                     Catch::Contains("tiny.ckpt") && Catch::Contains("another architecture") &&
                         Catch::Contains("layer 'fc2' weight (16, 216)") &&
                         Catch::Contains("the model's is layer 'fc2' weight (20, 216)"));
-  CHECK(weights(other) == before);
+  CHECK(testing::parameter_values(other) == before);
   using Deeper = Net<Input<3, 12, 12>, Conv<6, 3, 1, 1>, MaxPool<2, 2>, FC<16>, FC<16>, Softmax<4>>;
   Model<Deeper> deeper(2);
   CHECK_THROWS_WITH(load_checkpoint(dir / "tiny.ckpt", deeper), Catch::Contains("another architecture"));
@@ -90,7 +83,7 @@ TEST_CASE("Corrupt, truncated, empty and missing checkpoints are refused", "[che
   save_checkpoint(dir / "good.ckpt", model, &solver, 7);
   const auto good = testing::read_bytes(dir / "good.ckpt");
   Model<Tiny> target(5);
-  const auto before = weights(target);
+  const auto before = testing::parameter_values(target);
   auto expect = [&](const std::vector<char>& bytes, const std::string& problem) {
     testing::write_bytes(dir / "bad.ckpt", bytes);
     CHECK_THROWS_AS(load_checkpoint(dir / "bad.ckpt", target), IoError);
@@ -115,7 +108,7 @@ TEST_CASE("Corrupt, truncated, empty and missing checkpoints are refused", "[che
   expect(noise, "not an hcnn checkpoint");
   CHECK_THROWS_WITH(load_checkpoint(dir / "absent.ckpt", target),
                     Catch::Contains("absent.ckpt") && Catch::Contains("No such file"));
-  CHECK(weights(target) == before);
+  CHECK(testing::parameter_values(target) == before);
 }
 
 TEST_CASE("A failed save leaves the previous checkpoint intact and no temporary file", "[checkpoint][errors]") {

@@ -27,11 +27,6 @@ struct Param {
   [[nodiscard]] std::size_t size() const {
     return static_cast<std::size_t>(dims[0]) * dims[1] * dims[2] * dims[3];
   }
-  [[nodiscard]] std::string dims_string() const {
-    std::string s;
-    for (int i = 0; i < rank; ++i) s += (i ? "x" : "") + std::to_string(dims[i]);
-    return s;
-  }
 
   std::string name;  // "weight" or "bias"
   std::array<int, 4> dims{1, 1, 1, 1};

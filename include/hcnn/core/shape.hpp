@@ -23,4 +23,12 @@ struct Shape {
   return std::to_string(s.c) + "x" + std::to_string(s.h) + "x" + std::to_string(s.w);
 }
 
+// Blob dimensions as Caffe prints them: "(4096, 9216)".
+template <class Dims>
+[[nodiscard]] std::string dims_to_string(const Dims& dims) {
+  std::string s = "(";
+  for (const auto& d : dims) s += (s.size() > 1 ? ", " : "") + std::to_string(d);
+  return s + ")";
+}
+
 }  // namespace hcnn

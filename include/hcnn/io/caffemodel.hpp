@@ -26,6 +26,7 @@
 #include <vector>
 
 #include "../core/error.hpp"
+#include "../core/shape.hpp"
 #include "atomic_file.hpp"
 #include "mapped_file.hpp"
 #include "protobuf.hpp"
@@ -73,12 +74,6 @@ struct CaffeLayer {
   std::string type;  // V2 type string, or the V1 enum's Caffe name ("Convolution", ...)
   std::vector<CaffeBlob> blobs;
 };
-
-inline std::string shape_string(std::span<const std::int64_t> dims) {
-  std::string s = "(";
-  for (std::size_t i = 0; i < dims.size(); ++i) s += (i ? ", " : "") + std::to_string(dims[i]);
-  return s + ")";
-}
 
 class CaffeModel {
  public:
@@ -228,7 +223,7 @@ class CaffeModel {
     const int sources = !blob.packed_floats.empty() + !blob.packed_doubles.empty() + !blob.unpacked.empty();
     if (sources > 1) throw io::pb::ParseError("blob of layer '" + layer + "' mixes data encodings", message.offset);
     if (static_cast<std::uint64_t>(product) != blob.count())
-      throw io::pb::ParseError("blob of layer '" + layer + "' has shape " + shape_string(blob.shape) + " (" +
+      throw io::pb::ParseError("blob of layer '" + layer + "' has shape " + dims_to_string(blob.shape) + " (" +
                                std::to_string(product) + " values) but holds " + std::to_string(blob.count()) +
                                " values",
                            message.offset);
@@ -271,8 +266,8 @@ void import_caffemodel(ModelT& model, const CaffeModel& file, std::span<const st
       for (int d = 0; d < param.rank; ++d) expected.push_back(param.dims[d]);
       const auto actual = source->blobs[b].legacy_shape();
       if (actual != expected)
-        throw IoError(file.path(), where + " " + param.name + " has shape " + shape_string(source->blobs[b].shape) +
-                                       " in the file, but the model's is " + shape_string(expected));
+        throw IoError(file.path(), where + " " + param.name + " has shape " + dims_to_string(source->blobs[b].shape) +
+                                       " in the file, but the model's is " + dims_to_string(expected));
       copies.push_back({&source->blobs[b], param.value.data()});
     }
   });

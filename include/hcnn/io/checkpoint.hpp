@@ -25,6 +25,7 @@
 #include <vector>
 
 #include "../core/error.hpp"
+#include "../core/shape.hpp"
 #include "../train/sgd.hpp"
 #include "atomic_file.hpp"
 #include "binary.hpp"
@@ -65,12 +66,6 @@ class ChecksummedWriter {
   std::FILE* file_;
   std::uint32_t crc_ = 0;
 };
-
-inline std::string dims_text(std::span<const std::int32_t> dims) {
-  std::string s = "(";
-  for (std::size_t i = 0; i < dims.size(); ++i) s += (i ? ", " : "") + std::to_string(dims[i]);
-  return s + ")";
-}
 
 }  // namespace io
 
@@ -168,13 +163,13 @@ CheckpointInfo load_checkpoint(std::span<const std::byte> bytes, const std::file
       }
       if (i >= params.size())
         throw IoError(path, "has " + std::to_string(count) + " parameter blobs, the model " + std::to_string(params.size()) +
-                                "; first extra: layer '" + layer + "' " + name + " " + io::dims_text(dims));
+                                "; first extra: layer '" + layer + "' " + name + " " + dims_to_string(dims));
       const auto& [model_layer, p] = params[i];
       const std::vector<std::int32_t> model_dims(p->dims.begin(), p->dims.begin() + p->rank);
       if (layer != model_layer || name != p->name || dims != model_dims)
         throw IoError(path, "was saved from another architecture: its blob " + std::to_string(i) + " is layer '" + layer +
-                                "' " + name + " " + io::dims_text(dims) + ", the model's is layer '" + model_layer + "' " +
-                                p->name + " " + io::dims_text(model_dims));
+                                "' " + name + " " + dims_to_string(dims) + ", the model's is layer '" + model_layer + "' " +
+                                p->name + " " + dims_to_string(model_dims));
       sizes.push_back(size);
     }
     if (count < params.size())

@@ -16,7 +16,6 @@
 #include <cstdint>
 #include <cstdlib>
 #include <filesystem>
-#include <fstream>
 #include <memory>
 #include <span>
 #include <string>
@@ -25,6 +24,7 @@
 #include "../core/error.hpp"
 #include "../core/random.hpp"
 #include "../core/shape.hpp"
+#include "mapped_file.hpp"
 
 namespace hcnn {
 
@@ -43,6 +43,14 @@ inline constexpr std::int64_t max_image_pixels = std::int64_t{1} << 27;
 
 namespace io {
 
+// Where a JPEG's data begin, just past its start-of-image marker (stb accepts fill bytes,
+// 0xFF, before it); 0 if the data are not a JPEG.
+inline std::size_t jpeg_body_start(std::span<const std::byte> data) {
+  std::size_t pos = 0;
+  while (pos < data.size() && static_cast<std::uint8_t>(data[pos]) == 0xFF) ++pos;
+  return pos > 0 && pos < data.size() && static_cast<std::uint8_t>(data[pos]) == 0xD8 ? pos + 1 : 0;
+}
+
 // Rejects two kinds of JPEG that make the stb_image of Debian 12 read or write out of bounds
 // (both found by tests/fuzz/fuzz_image.cpp; newer stb releases reject the first):
 //   - a Huffman table (DHT) with more than 256 codes, which overflows stb's code-size table;
@@ -51,11 +59,8 @@ namespace io {
 // Walks the marker segments (skipping entropy-coded data) the way stb reads them.
 inline void check_jpeg_tables(std::span<const std::byte> data, const std::filesystem::path& source) {
   auto at = [&](std::size_t i) { return i < data.size() ? static_cast<std::uint8_t>(data[i]) : std::uint8_t{0}; };
-  // stb accepts fill bytes (0xFF) before the start-of-image marker.
-  std::size_t pos = 0;
-  while (pos < data.size() && at(pos) == 0xFF) ++pos;
-  if (pos == 0 || pos >= data.size() || at(pos) != 0xD8) return;  // not a JPEG
-  ++pos;
+  std::size_t pos = jpeg_body_start(data);
+  if (pos == 0) return;  // not a JPEG
   bool defined[2][4] = {};  // [DC, AC][table id]
   bool progressive = false;
   while (pos + 4 <= data.size()) {
@@ -133,10 +138,7 @@ inline void check_supported_format(std::span<const std::byte> data, const std::f
       if (static_cast<std::uint8_t>(data[i++]) != m) return false;
     return true;
   };
-  std::size_t fill = 0;  // JPEG may start with fill bytes
-  while (fill < data.size() && static_cast<std::uint8_t>(data[fill]) == 0xFF) ++fill;
-  const bool jpeg = fill > 0 && fill < data.size() && static_cast<std::uint8_t>(data[fill]) == 0xD8;
-  if (!jpeg && !starts_with({0x89, 'P', 'N', 'G', 0x0D, 0x0A, 0x1A, 0x0A}) && !starts_with({'B', 'M'}))
+  if (jpeg_body_start(data) == 0 && !starts_with({0x89, 'P', 'N', 'G', 0x0D, 0x0A, 0x1A, 0x0A}) && !starts_with({'B', 'M'}))
     throw IoError(source, "cannot decode the image: not a JPEG, PNG or BMP file");
 }
 
@@ -179,25 +181,10 @@ inline Image decode_image(std::span<const std::byte> encoded, const std::filesys
   return image;
 }
 
-inline std::vector<std::byte> read_file(const std::filesystem::path& path) {
-  std::ifstream in(path, std::ios::binary);
-  if (!in) {
-    std::error_code error;
-    if (!std::filesystem::exists(path, error)) throw IoError(path, "no such file");
-    throw IoError(path, "cannot open the file");
-  }
-  std::vector<std::byte> bytes;
-  in.seekg(0, std::ios::end);
-  const auto size = in.tellg();
-  if (size < 0) throw IoError(path, "cannot read the file");
-  bytes.resize(static_cast<std::size_t>(size));
-  in.seekg(0);
-  in.read(reinterpret_cast<char*>(bytes.data()), size);
-  if (!in) throw IoError(path, "cannot read the file");
-  return bytes;
+inline Image load_image(const std::filesystem::path& path) {
+  const io::MappedFile file(path);
+  return decode_image(file.bytes(), path);
 }
-
-inline Image load_image(const std::filesystem::path& path) { return decode_image(read_file(path), path); }
 
 // Bilinear-family resampling (stb's default Mitchell/Catmull-Rom filters).
 inline Image resize(const Image& image, int width, int height) {
