@@ -45,12 +45,16 @@ GradientReport check_layer_gradients(int batch, std::uint64_t seed, Mode mode = 
   L reference;
   reference.fill(rng, Init{.weights = Filler::gaussian(0.3f), .classifier = Filler::gaussian(0.3f)}, false);
   for (auto& p : reference.params())  // non-zero biases exercise the bias gradients
-    for (auto& v : p.value) v = rng.normal(0.0, 0.3);
+    if (p.learnable)
+      for (auto& v : p.value) v = rng.normal(0.0, 0.3);
 
   std::vector<double> x(in_size), r(out_size), y(out_size), dx(in_size), dout(out_size);
   std::vector<double> ws(std::max<std::size_t>(L::workspace_size(batch), 1));
   for (auto& v : x) v = rng.normal();
   for (auto& v : r) v = rng.normal();
+  // Layer state (BatchNorm's moving statistics) comes from a training pass, as in use; the
+  // test-mode check then differentiates through those fixed statistics.
+  if (mode == Mode::test) reference.forward(x.data(), y.data(), batch, Mode::train, ws.data());
 
   auto loss = [&](L layer) {  // by value: a fresh copy per evaluation
     std::vector<double> out_values(out_size);
@@ -76,6 +80,7 @@ GradientReport check_layer_gradients(int batch, std::uint64_t seed, Mode mode = 
   auto params = reference.params();
   auto grads = analytic.params();
   for (std::size_t p = 0; p < params.size(); ++p) {
+    if (!params[p].learnable) continue;
     for (std::size_t i = 0; i < params[p].size(); ++i)
       compare(central_difference(params[p].value[i], reference_loss), grads[p].grad[i],
               params[p].name + "[" + std::to_string(i) + "]");

@@ -87,13 +87,14 @@ TEST_CASE("Backward from a given output gradient, on a network without a classif
   CHECK_THROWS_WITH(fresh.backward(std::vector<float>(8).data()), Catch::Contains("before any forward pass"));
 }
 
-TEST_CASE("Backward stops where asked and skips the input gradient by default", "[model]") {
+TEST_CASE("Backward skips frozen layers and the input gradient by default", "[model]") {
   Model<Tiny, Cpu, double> model(5);
   Tensor<double> x;
   randomize<decltype(model)>(x, 2, 3);
   model.forward(x, Mode::test);
   for (auto& p : model.parameters()) p.param->grad.fill(42.0);
-  model.backward(std::vector<int>{0, 1}, {.stop_at = 5});  // FC<5> and above
+  model.freeze_below(5);  // FC<5> and above train
+  model.backward(std::vector<int>{0, 1});
   auto params = model.parameters();
   // conv1 and conv2 are below the stop: untouched. fc3 and fc4 (4 blobs) are fresh.
   REQUIRE(params.size() == 8);

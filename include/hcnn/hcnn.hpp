@@ -15,6 +15,7 @@
 #include "core/tensor.hpp"
 #include "core/type_list.hpp"
 #include "layers/activation.hpp"
+#include "layers/batch_norm.hpp"
 #include "layers/conv.hpp"
 #include "layers/dropout.hpp"
 #include "layers/fc.hpp"

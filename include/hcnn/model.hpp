@@ -18,6 +18,7 @@
 #include <utility>
 #include <vector>
 
+#include "backend/cpu/simd.hpp"
 #include "core/backend.hpp"
 #include "core/error.hpp"
 #include "core/filler.hpp"
@@ -35,16 +36,24 @@ struct NamedParam {
   Param<T, Backend>* param;
 };
 
-// How far a backward pass goes. Layers below `stop_at` are not visited (their parameter
-// gradients are left as they were): frozen base layers cost nothing. The gradient with respect
-// to the network input is computed only when asked for.
+// A layer's random stream with the name of the layer that owns it (checkpoints save them).
+struct NamedStream {
+  std::string layer;
+  Rng* rng;
+};
+
+// The gradient with respect to the network input is computed only when asked for.
 struct BackwardOptions {
-  std::size_t stop_at = 0;
   bool input_gradient = false;
 };
 
-template <NetSpec N, class Backend = Cpu, class T = float>
-class Model {
+// Model<Net, Backend, T> is specialised for Net types here, and for Combination and Average in
+// combination.hpp and average.hpp.
+template <class N, class Backend = Cpu, class T = float>
+class Model;
+
+template <NetSpec N, class Backend, class T>
+class Model<N, Backend, T> {
  public:
   using net = N;
   using backend = Backend;
@@ -62,7 +71,10 @@ class Model {
   // Ends in Softmax<N>, so it has a loss against labels.
   static constexpr bool is_classifier = requires { N::template layer<depth - 1>::classes; };
 
-  explicit Model(std::uint64_t seed = 0, const Init& init = {}) : names_(layer_names<N>()) { initialize(seed, init); }
+  explicit Model(std::uint64_t seed = 0, const Init& init = {}) : names_(layer_names<N>()) {
+    if constexpr (std::same_as<Backend, Cpu>) cpu::warn_if_compiled_below_cpu();
+    initialize(seed, init);
+  }
 
   // Re-draws every parameter. Each layer draws from its own stream of the seed, so a layer's
   // initial weights do not depend on the layers before it.
@@ -74,6 +86,28 @@ class Model {
     });
   }
 
+  // Freezes layers [0, first_trainable): their parameters are marked frozen (solvers skip
+  // them), backward passes never visit them (no gradient is computed for them), and in training
+  // they run as in testing (BatchNorm uses and keeps its moving statistics). A layer without
+  // parameters (dropout, pooling) trains with the first layer above it that has parameters,
+  // so a dropout that feeds a trainable layer still drops. first_trainable == depth freezes
+  // everything; 0 (the default) trains everything.
+  void freeze_below(std::size_t first_trainable) {
+    if (first_trainable > depth)
+      throw Error("Model::freeze_below: " + std::to_string(first_trainable) + " is past the network's " +
+                  std::to_string(depth) + " layers");
+    trainable_from_ = first_trainable;
+    for_each_layer([&]<std::size_t I>(auto& layer) {
+      for (auto& p : layer.params()) p.frozen = I < first_trainable;
+    });
+  }
+  [[nodiscard]] std::size_t trainable_from() const { return trainable_from_; }
+  // Whether whatever consumes this model's output trains (a Combination's CLs do); decides
+  // whether dropout at the top of a frozen model drops in training. True for a model alone.
+  void set_output_feeds_training(bool feeds) { output_feeds_training_ = feeds; }
+  // Whether the first layer trains (so whatever feeds this model's input should train too).
+  [[nodiscard]] bool input_feeds_training() const { return trains<0>(); }
+
   // Runs the network on a batch; the result stays valid until the next forward call.
   const Tensor<T, Backend>& forward(const Tensor<T, Backend>& x, Mode mode = Mode::test) {
     if (x.shape() != input_shape)
@@ -84,11 +118,22 @@ class Model {
 
   // The same on a raw buffer of n samples in N,C,H,W order.
   const Tensor<T, Backend>& forward(const T* x, int n, Mode mode = Mode::test) {
+    return forward_with<0>(n, mode, [&](T* input) {
+      std::copy(x, x + static_cast<std::size_t>(n) * input_shape.size(), input);
+    });
+  }
+
+  // Runs layers [From, depth) on n samples whose input to layer From `write(T*)` puts in
+  // place (n x the shape entering layer From): how a Combination crops into its bases and
+  // concatenates into its CLs without a staging copy, and trains from cached features.
+  template <std::size_t From = 0, class Write>
+  const Tensor<T, Backend>& forward_with(int n, Mode mode, Write&& write) {
+    static_assert(From < depth, "Model::forward_with: From must name a layer");
     if (n <= 0) throw ShapeError("Model::forward: the batch size must be positive, got " + std::to_string(n));
     prepare(n);
-    std::copy(x, x + static_cast<std::size_t>(n) * input_shape.size(), acts_[0].data());
+    write(acts_[From].data());
     for_each_layer([&]<std::size_t I>(auto& layer) {
-      layer.forward(acts_[I].data(), acts_[I + 1].data(), n, mode, workspace_.data());
+      if constexpr (I >= From) layer.forward(acts_[I].data(), acts_[I + 1].data(), n, layer_mode<I>(mode), workspace_.data());
     });
     return acts_[depth];
   }
@@ -105,8 +150,11 @@ class Model {
   }
 
   // Back-propagates the mean cross-entropy of the last forward pass (fused softmax gradient).
+  // Frozen layers (freeze_below) are not visited; with everything frozen and no input
+  // gradient asked for, nothing runs.
   void backward(std::span<const int> labels, BackwardOptions options = {}) requires(is_classifier) {
     check_labels(labels);
+    if (!visits<depth - 1>(options)) return;
     auto& top = std::get<depth - 1>(layers_);
     top.backward_from_labels(acts_[depth - 1].data(), acts_[depth].data(), labels.data(), input_grad_of<depth - 1>(options),
                              batch_, workspace_.data());
@@ -116,9 +164,16 @@ class Model {
   // Back-propagates a given gradient with respect to the output (batch x output size) of the
   // last forward pass.
   void backward(const T* output_gradient, BackwardOptions options = {}) {
+    backward_with(options, [&](T* gradient) {
+      std::copy(output_gradient, output_gradient + static_cast<std::size_t>(batch_) * output_shape.size(), gradient);
+    });
+  }
+
+  // The same with the output gradient put in place by `write(T*)` (batch x output size).
+  template <class Write>
+  void backward_with(BackwardOptions options, Write&& write) {
     if (batch_ == 0) throw Error("Model: backward called before any forward pass");
-    std::copy(output_gradient, output_gradient + static_cast<std::size_t>(batch_) * output_shape.size(),
-              grads_[depth % 2].data());
+    write(grads_[depth % 2].data());
     backward_below(depth, options);
   }
 
@@ -143,11 +198,20 @@ class Model {
   }
   [[nodiscard]] const std::array<std::string, depth>& names() const { return names_; }
 
-  // Every parameter blob, in layer order.
+  // Every blob (learnable parameters and layer state), in layer order.
   std::vector<NamedParam<T, Backend>> parameters() {
     std::vector<NamedParam<T, Backend>> all;
     for_each_layer([&]<std::size_t I>(auto& layer) {
       for (auto& p : layer.params()) all.push_back({names_[I], &p});
+    });
+    return all;
+  }
+
+  // Every layer's random stream (dropout), in layer order.
+  std::vector<NamedStream> random_streams() {
+    std::vector<NamedStream> all;
+    for_each_layer([&]<std::size_t I>(auto& layer) {
+      if constexpr (requires { layer.rng(); }) all.push_back({names_[I], &layer.rng()});
     });
     return all;
   }
@@ -185,15 +249,45 @@ class Model {
     workspace_.ensure(workspace);
   }
 
+  static constexpr bool has_params(std::size_t i) {
+    return []<std::size_t... I>(std::size_t at, std::index_sequence<I...>) {
+      return ((I == at && N::template layer<I>::template param_count<N::template shape_before<I>()>() > 0) || ...);
+    }(i, std::make_index_sequence<depth>{});
+  }
+
+  // Whether layer I trains in a training pass: its own parameters, or for a layer without any,
+  // those of the first layer above it that has some (or the model's consumer, at the top).
+  template <std::size_t I>
+  [[nodiscard]] bool trains() const {
+    if constexpr (I == depth) {
+      return output_feeds_training_;
+    } else if constexpr (has_params(I)) {
+      return I >= trainable_from_;
+    } else {
+      return I >= trainable_from_ || trains<I + 1>();
+    }
+  }
+  template <std::size_t I>
+  [[nodiscard]] Mode layer_mode(Mode mode) const {
+    return mode == Mode::train && trains<I>() ? Mode::train : Mode::test;
+  }
+
+  // Whether the backward pass runs layer I: it is trainable, or an input gradient must pass it.
+  template <std::size_t I>
+  [[nodiscard]] bool visits(const BackwardOptions& options) const {
+    return I >= trainable_from_ || options.input_gradient;
+  }
+
   // Where layer I writes its input gradient: the gradient buffers alternate by layer index,
   // so the network input's gradient always ends in grads_[0].
   template <std::size_t I>
   T* input_grad_of(const BackwardOptions& options) {
-    const bool wanted = I > options.stop_at || (I == 0 && options.input_gradient);
+    const bool wanted = I > 0 ? visits<I - 1>(options) : options.input_gradient;
     return wanted ? grads_[I % 2].data() : nullptr;
   }
 
-  // Runs layers [stop_at, top) backwards; the gradient of layer top-1's output is in grads_[top % 2].
+  // Runs the visited layers below `top` backwards; the gradient of layer top-1's output is in
+  // grads_[top % 2].
   void backward_below(std::size_t top, const BackwardOptions& options) {
     [&]<std::size_t... R>(std::index_sequence<R...>) {
       (backward_layer<depth - 1 - R>(top, options), ...);
@@ -201,7 +295,7 @@ class Model {
   }
   template <std::size_t I>
   void backward_layer(std::size_t top, const BackwardOptions& options) {
-    if (I >= top || I < options.stop_at) return;
+    if (I >= top || !visits<I>(options)) return;
     std::get<I>(layers_).backward(acts_[I].data(), acts_[I + 1].data(), grads_[(I + 1) % 2].data(),
                                   input_grad_of<I>(options), batch_, workspace_.data());
   }
@@ -212,6 +306,8 @@ class Model {
   std::array<Buffer<T, Backend>, 2> grads_;
   Buffer<T, Backend> workspace_;
   int batch_ = 0;
+  std::size_t trainable_from_ = 0;
+  bool output_feeds_training_ = true;
 };
 
 }  // namespace hcnn

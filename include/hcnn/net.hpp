@@ -54,6 +54,7 @@ struct Net {
   static constexpr Shape output_shape = shape_before<depth>();
 
   static constexpr std::size_t weight_layers = (std::size_t{Layers::weight_layer} + ...);
+  static constexpr std::array<bool, depth> is_weight_layer{Layers::weight_layer...};
 
   // Caffe-style default names: the n-th weight layer is conv<n>, fc<n>; a pooling, LRN or
   // dropout layer takes the number of the weight layer before it (pool1, norm1, drop6).

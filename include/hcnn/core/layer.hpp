@@ -7,6 +7,7 @@
 // bound layer through the members named in the BoundLayer concept below.
 #pragma once
 
+#include <array>
 #include <concepts>
 #include <cstddef>
 #include <cstdint>
@@ -34,7 +35,8 @@ concept LayerSpec = requires {
 
 // Everything a network calls on a bound layer. `din` may be null: the layer then skips the
 // input gradient (the first layer of a network rarely needs it). Parameter gradients are
-// overwritten with this batch's gradient, not accumulated.
+// overwritten with this batch's gradient, not accumulated. A layer with a random stream
+// (dropout) also offers `Rng& rng()`, so checkpoints can save where the stream stands.
 template <class B, class T>
 concept BoundLayer = requires(B b, const T* in, const T* out, T* dout, T* din, T* ws, int n, Rng& rng,
                               const Init& init, bool last) {
@@ -82,6 +84,12 @@ struct InnerProductSpec {
   template <Shape In>
   static constexpr std::int64_t macs() {
     return std::int64_t{Out} * In.size();
+  }
+  template <Shape In>
+  static constexpr std::array<BlobSpec, 2> blobs() {
+    constexpr int inputs = static_cast<int>(In.size());
+    return {BlobSpec{"weight", {Out, inputs, 1, 1}, 2, 1.0f, 1.0f, true, inputs},
+            BlobSpec{"bias", {Out, 1, 1, 1}, 1, 2.0f, 0.0f}};
   }
 };
 

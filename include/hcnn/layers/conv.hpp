@@ -5,6 +5,7 @@
 // [g*C/G, (g+1)*C/G) to output channels [g*Out/G, (g+1)*Out/G). The activation is fused.
 #pragma once
 
+#include <array>
 #include <cstdint>
 #include <string>
 #include <string_view>
@@ -44,6 +45,12 @@ struct Conv {
   static constexpr std::int64_t macs() {
     constexpr Shape o = output<In>();
     return std::int64_t{Out} * o.h * o.w * (In.c / Groups) * Kernel * Kernel;
+  }
+  template <Shape In>
+  static constexpr std::array<BlobSpec, 2> blobs() {
+    constexpr int fan_in = (In.c / Groups) * Kernel * Kernel;
+    return {BlobSpec{"weight", {Out, In.c / Groups, Kernel, Kernel}, 4, 1.0f, 1.0f, true, fan_in},
+            BlobSpec{"bias", {Out, 1, 1, 1}, 1, 2.0f, 0.0f}};
   }
   static std::string describe() {
     std::string s = std::to_string(Kernel) + "x" + std::to_string(Kernel);

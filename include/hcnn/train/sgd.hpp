@@ -2,8 +2,10 @@
 //
 // Per parameter blob with multipliers (lr_mult, decay_mult):
 //   v <- momentum * v + lr * lr_mult * (grad + weight_decay * decay_mult * w);   w <- w - v
-// A blob whose lr_mult is 0 is frozen: it is neither updated nor decayed. The momentum history
-// is solver state that a checkpoint saves, so training can resume exactly.
+// A blob that is frozen (Model::freeze_below), not learnable (layer state such as BatchNorm's
+// moving statistics) or has lr_mult 0 is neither updated nor decayed. The momentum history is
+// solver state that a checkpoint saves, so training can resume exactly; a solver belongs to one
+// model, and stepping it on another architecture is an error, not a read past its buffers.
 #pragma once
 
 #include <cstddef>
@@ -36,9 +38,14 @@ class SgdSolver {
     if (history_.size() != params.size())
       throw Error("SgdSolver: the solver holds " + std::to_string(history_.size()) + " momentum blobs but was given " +
                   std::to_string(params.size()) + " parameters");
+    for (std::size_t i = 0; i < params.size(); ++i)
+      if (history_[i].size() != params[i].param->size())
+        throw Error("SgdSolver: momentum blob " + std::to_string(i) + " holds " + std::to_string(history_[i].size()) +
+                    " values but parameter " + params[i].layer + "." + params[i].param->name + " has " +
+                    std::to_string(params[i].param->size()) + ": this solver was made for another model");
     for (std::size_t i = 0; i < params.size(); ++i) {
       Param<T, Backend>& p = *params[i].param;
-      if (p.lr_mult == 0.0f) continue;
+      if (!p.trained()) continue;
       const T rate = T(config_.lr * p.lr_mult);
       const T decay = T(config_.weight_decay * p.decay_mult);
       const T momentum = T(config_.momentum);

@@ -25,13 +25,12 @@ struct LayerImpl<Conv<Out, K, S, P, G, Act>, In, T, Cpu> {
   // A 1x1, stride-1, unpadded convolution reads its input as the column matrix directly.
   static constexpr bool pointwise = K == 1 && S == 1 && P == 0;
 
-  std::array<Param<T, Cpu>, 2> params_{Param<T, Cpu>("weight", {Out, in_group, K, K}, 4, 1.0f, 1.0f),
-                                       Param<T, Cpu>("bias", {Out, 1, 1, 1}, 1, 2.0f, 0.0f)};
+  std::array<Param<T, Cpu>, 2> params_ = make_params<spec, In, T, Cpu>();
 
   std::span<Param<T, Cpu>> params() { return params_; }
 
   void fill(Rng& rng, const Init& init, bool last) {
-    (last ? init.classifier : init.weights).fill(params_[0].value.data(), params_[0].size(), patch, rng);
+    (last ? init.classifier : init.weights).fill(params_[0].value.data(), params_[0].size(), params_[0].fan_in, rng);
     Filler::constant(init.bias).fill(params_[1].value.data(), params_[1].size(), 1, rng);
   }
 

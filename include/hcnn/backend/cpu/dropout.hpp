@@ -20,6 +20,7 @@ struct LayerImpl<Dropout<P>, In, T, Cpu> : NoParams<T, Cpu> {
   static std::size_t workspace_size(int) { return 0; }
 
   void fill(Rng& rng, const Init&, bool) { rng_ = Rng(rng.next()); }
+  Rng& rng() { return rng_; }
 
   void forward(const T* in, T* out, int n, Mode mode, T*) {
     const std::size_t count = std::size_t(n) * In.size();

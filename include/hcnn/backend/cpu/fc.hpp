@@ -18,8 +18,7 @@ template <int Out, Shape In, class T>
 struct InnerProduct {
   static constexpr int inputs = static_cast<int>(In.size());
 
-  std::array<Param<T, Cpu>, 2> params_{Param<T, Cpu>("weight", {Out, inputs, 1, 1}, 2, 1.0f, 1.0f),
-                                       Param<T, Cpu>("bias", {Out, 1, 1, 1}, 1, 2.0f, 0.0f)};
+  std::array<Param<T, Cpu>, 2> params_ = make_params<InnerProductSpec<Out>, In, T, Cpu>();
 
   void fill(Rng& rng, const Init& init, bool last) {
     (last ? init.classifier : init.weights).fill(params_[0].value.data(), params_[0].size(), inputs, rng);
