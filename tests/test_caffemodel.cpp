@@ -145,3 +145,24 @@ TEST_CASE("export_caffemodel writes a V2 file that imports back exactly", "[caff
   import_caffemodel(copy, file);
   CHECK(testing::parameter_values(copy) == testing::parameter_values(original));
 }
+
+TEST_CASE("BatchNorm layers export as Caffe's BatchNorm + Scale pair and import back", "[caffemodel][batchnorm]") {
+  TempDir dir;
+  using WithBN = Net<Input<2, 6, 6>, Conv<3, 3, 1, 1, 1, Identity>, BatchNorm<ReLU>, FC<4>, Softmax<3>>;
+  Model<WithBN> source(3);
+  Tensor<float> x(4, WithBN::input_shape);
+  Rng rng(2);
+  for (std::size_t i = 0; i < x.size(); ++i) x[i] = float(rng.normal());
+  source.forward(x, Mode::train);  // moving statistics that are not the initial zeros
+  export_caffemodel(source, dir / "bn.caffemodel");
+  const CaffeModel file(dir / "bn.caffemodel");
+  REQUIRE(file.find("bn1") != nullptr);
+  CHECK(file.find("bn1")->type == "BatchNorm");
+  CHECK(file.find("bn1")->blobs.size() == 3);
+  REQUIRE(file.find("bn1_scale") != nullptr);
+  CHECK(file.find("bn1_scale")->type == "Scale");
+  Model<WithBN> target(9);
+  import_caffemodel(target, file);
+  CHECK(testing::parameter_values(target) == testing::parameter_values(source));
+  CHECK(target.parameters()[2].param->value[0] != 0.0f);  // bn1.mean came across
+}

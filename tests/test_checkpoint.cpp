@@ -100,8 +100,8 @@ TEST_CASE("Corrupt, truncated, empty and missing checkpoints are refused", "[che
   flipped[good.size() / 2] ^= 0x10;
   expect(flipped, "checksum mismatch");
   auto future = good;
-  future[8] = 2;
-  expect(future, "format version 2");
+  future[8] = 3;
+  expect(future, "format version 3");
   Rng rng(3);
   std::vector<char> noise(good.size());
   for (auto& b : noise) b = static_cast<char>(rng.below(256));

@@ -84,3 +84,38 @@ TEST_CASE("Fused softmax + cross-entropy gradient equals the Jacobian path", "[s
     for (std::size_t i = 0; i < fused.params()[k].size(); ++i)
       CHECK(fused.params()[k].grad[i] == Approx(general.params()[k].grad[i]).epsilon(1e-10));
 }
+
+TEST_CASE("BatchNorm gradients with batch statistics (training) and moving statistics (testing)",
+          "[gradient][batchnorm]") {
+  require_gradients<BatchNorm<>, Shape{3, 3, 2}>(4, 7, Mode::train);
+  require_gradients<BatchNorm<ReLU>, Shape{2, 2, 3}>(3, 8, Mode::train);
+  require_gradients<BatchNorm<Identity, 1e-3f>, Shape{5, 1, 1}>(6, 9, Mode::train);  // after an FC
+  require_gradients<BatchNorm<>, Shape{3, 2, 2}>(2, 10, Mode::test);
+  require_gradients<BatchNorm<ReLU>, Shape{2, 3, 1}>(3, 11, Mode::test);
+}
+
+TEST_CASE("BatchNorm keeps Caffe's moving sums and normalises with them at test time", "[batchnorm]") {
+  using L = LayerImpl<BatchNorm<Identity, 1e-5f, 0.5f>, Shape{1, 1, 2}, double, Cpu>;
+  L layer;
+  Rng rng(1);
+  layer.fill(rng, {}, false);
+  auto p = layer.params();
+  REQUIRE(p.size() == 5);
+  CHECK((p[0].name == "mean" && p[1].name == "variance" && p[2].name == "moving_average_factor"));
+  CHECK((!p[0].learnable && !p[1].learnable && !p[2].learnable && p[3].learnable && p[4].learnable));
+  std::vector<double> y(4);
+  const std::vector<double> a{1, 3, 5, 7}, b{2, 2, 2, 6};  // two batches of 2 samples x 2 positions
+  layer.forward(a.data(), y.data(), 2, Mode::train, nullptr);
+  // m = 4: mean 4, biased var 5, unbiased 20/3; factor 0 * 0.5 + 1.
+  CHECK(p[2].value[0] == 1.0);
+  CHECK(p[0].value[0] == Approx(4.0));
+  CHECK(p[1].value[0] == Approx(20.0 / 3));
+  CHECK(y[0] == Approx(-3 / std::sqrt(5 + 1e-5)));
+  layer.forward(b.data(), y.data(), 2, Mode::train, nullptr);  // mean 3, biased var 3, unbiased 4
+  CHECK(p[2].value[0] == 1.5);
+  CHECK(p[0].value[0] == Approx(0.5 * 4 + 3));
+  CHECK(p[1].value[0] == Approx(0.5 * 20.0 / 3 + 4));
+  // Testing: mean = 5 / 1.5, var = (10/3 + 4) / 1.5.
+  layer.forward(a.data(), y.data(), 2, Mode::test, nullptr);
+  CHECK(y[3] == Approx((7 - 5 / 1.5) / std::sqrt((10.0 / 3 + 4) / 1.5 + 1e-5)));
+}

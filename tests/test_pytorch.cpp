@@ -113,3 +113,57 @@ TEMPLATE_TEST_CASE("A whole small network agrees with PyTorch", "[pytorch]", dou
     require_close(std::vector<TestType>(param->grad.begin(), param->grad.end()), f[key], key);
   }
 }
+
+TEMPLATE_TEST_CASE("BatchNorm agrees with PyTorch's batch_norm in training and testing", "[pytorch][batchnorm]", double,
+                   float) {
+  SECTION("training: batch statistics, ReLU, and the moving sums after one step") {
+    const Fixture f("batchnorm_train");
+    using L = LayerImpl<BatchNorm<ReLU>, Shape{4, 3, 2}, TestType, Cpu>;
+    L layer;
+    Rng rng(1);
+    layer.fill(rng, {}, false);
+    load<TestType>(layer.params()[3], f["w"]);
+    load<TestType>(layer.params()[4], f["b"]);
+    auto x = as<TestType>(f["x"]);
+    std::vector<TestType> y(x.size()), dx(x.size());
+    layer.forward(x.data(), y.data(), 3, Mode::train, nullptr);
+    require_close(y, f["y"], "forward");
+    auto dy = as<TestType>(f["dy"]);
+    layer.backward(x.data(), y.data(), dy.data(), dx.data(), 3, nullptr);
+    require_close(dx, f["dx"], "input gradient");
+    auto grad = [](auto& p) { return std::vector<TestType>(p.grad.begin(), p.grad.end()); };
+    require_close(grad(layer.params()[3]), f["dw"], "scale gradient");
+    require_close(grad(layer.params()[4]), f["db"], "bias gradient");
+    const TestType factor = layer.params()[2].value[0];
+    std::vector<TestType> mean, var;
+    for (int c = 0; c < 4; ++c) {
+      mean.push_back(layer.params()[0].value[c] / factor);
+      var.push_back(layer.params()[1].value[c] / factor);
+    }
+    require_close(mean, f["running_mean"], "moving mean");
+    require_close(var, f["running_var"], "moving (unbiased) variance");
+  }
+  SECTION("testing: moving statistics through Caffe's scale factor") {
+    const Fixture f("batchnorm_test");
+    using L = LayerImpl<BatchNorm<>, Shape{3, 2, 3}, TestType, Cpu>;
+    L layer;
+    auto p = layer.params();
+    const double factor = 2.5;
+    for (int c = 0; c < 3; ++c) {
+      p[0].value[c] = TestType(f["mean"].data[c] * factor);
+      p[1].value[c] = TestType(f["var"].data[c] * factor);
+    }
+    p[2].value[0] = TestType(factor);
+    load<TestType>(p[3], f["w"]);
+    load<TestType>(p[4], f["b"]);
+    auto x = as<TestType>(f["x"]);
+    std::vector<TestType> y(x.size()), dx(x.size());
+    layer.forward(x.data(), y.data(), 2, Mode::test, nullptr);
+    require_close(y, f["y"], "forward");
+    auto dy = as<TestType>(f["dy"]);
+    layer.backward(x.data(), y.data(), dy.data(), dx.data(), 2, nullptr);
+    require_close(dx, f["dx"], "input gradient");
+    require_close(std::vector<TestType>(p[3].grad.begin(), p[3].grad.end()), f["dw"], "scale gradient");
+    require_close(std::vector<TestType>(p[4].grad.begin(), p[4].grad.end()), f["db"], "bias gradient");
+  }
+}

@@ -169,6 +169,28 @@ void append_prefixed(std::vector<Item>& all, const std::string& prefix, F&& item
 
 }  // namespace detail
 
+// Copies into `to` every blob of the same layer and name in `from`, after checking them all:
+// how a base pre-trained on its own (step (a) of the paper) enters a Combination, whose
+// model.base<i>() holds the first layers of it under the same names.
+template <class From, class To>
+void copy_parameters(From& from, To& to) {
+  auto source = from.parameters();
+  auto target = to.parameters();
+  std::vector<std::pair<const Param<typename From::value_type, typename From::backend>*,
+                        Param<typename To::value_type, typename To::backend>*>>
+      pairs;
+  for (auto& [layer, p] : target) {
+    const auto match = std::find_if(source.begin(), source.end(),
+                                    [&](const auto& s) { return s.layer == layer && s.param->name == p->name; });
+    if (match == source.end()) throw Error("copy_parameters: the source has no blob " + layer + "." + p->name);
+    if (match->param->dims != p->dims)
+      throw ShapeError("copy_parameters: blob " + layer + "." + p->name + " is " + dims_to_string(match->param->dims) +
+                       " in the source and " + dims_to_string(p->dims) + " in the target");
+    pairs.emplace_back(match->param, p);
+  }
+  for (auto [from_param, to_param] : pairs) std::copy(from_param->value.begin(), from_param->value.end(), to_param->value.begin());
+}
+
 template <class... Args>
 struct Combination {
   static constexpr std::size_t base_count = detail::leading_bases<Args...>();
@@ -296,6 +318,15 @@ class Model<Combination<Args...>, Backend, T> {
   }
 
   const Tensor<T, Backend>& forward(const T* x, int n, Mode mode = Mode::test) {
+    forward_bases(x, n, mode);
+    return head_.forward_with(n, mode, [&](T* concat) { concatenate(n, concat, [&]<std::size_t I>() {
+                                                    return std::get<I>(bases_).output().data();
+                                                  }); });
+  }
+
+  // Runs only the bases (each on its centre crop of x); base_features<I>() then holds what
+  // a feature cache stores.
+  void forward_bases(const T* x, int n, Mode mode = Mode::test) {
     const bool feeds = head_.input_feeds_training();
     for_each_base([&]<std::size_t I>(auto& base) {
       base.set_output_feeds_training(feeds);
@@ -303,9 +334,6 @@ class Model<Combination<Args...>, Backend, T> {
         detail::centre_crop<input_shape, BaseModel<I>::input_shape>(x, n, input);
       });
     });
-    return head_.forward_with(n, mode, [&](T* concat) { concatenate(n, concat, [&]<std::size_t I>() {
-                                                    return std::get<I>(bases_).output().data();
-                                                  }); });
   }
 
   // The same from cached features: features[i] holds n x feature_size<i> values of base i,

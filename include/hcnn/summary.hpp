@@ -1,5 +1,6 @@
 // hcnn/summary.hpp — a printed table of a network: per layer its name, type, output shape,
-// parameters and multiply-adds, and the totals.
+// parameters and multiply-adds, and the totals. A Combination prints each kept base, the
+// concatenation width and the combination layers; an Average its bases.
 #pragma once
 
 #include <cstdint>
@@ -9,6 +10,8 @@
 #include <string>
 #include <utility>
 
+#include "average.hpp"
+#include "combination.hpp"
 #include "net.hpp"
 
 namespace hcnn {
@@ -52,7 +55,41 @@ void summary(std::ostream& os, std::string_view title = "") {
      << with_commas(mac_count<N>()) << "\n";
 }
 
-template <NetSpec N>
+// The bases as kept, the concatenation and the CLs, and the totals of them all.
+template <class C>
+  requires is_combination<C>
+void summary(std::ostream& os, std::string_view title = "") {
+  if (!title.empty()) os << title << "\n";
+  std::int64_t params = param_count<typename C::head>(), macs = mac_count<typename C::head>();
+  [&]<std::size_t... I>(std::index_sequence<I...>) {
+    auto one = [&]<std::size_t J>() {
+      using B = typename C::template base<J>;
+      summary<B>(os, "base" + std::to_string(J) + " (input " + to_string(B::input_shape) + ", top " +
+                         std::to_string(C::template dropped<J>) + " weight layers dropped, features " +
+                         to_string(B::output_shape) + "):");
+      params += param_count<B>();
+      macs += mac_count<B>();
+      os << "\n";
+    };
+    (one.template operator()<I>(), ...);
+  }(std::make_index_sequence<C::base_count>{});
+  os << "concatenation: " << with_commas(C::concat_width) << " features (bases flattened in C,H,W order)\n\n";
+  summary<typename C::head>(os, "combination layers (cl):");
+  os << "\ncombination total: " << C::base_count << " bases, " << C::weight_layers << " weight layers, "
+     << with_commas(params) << " parameters, " << with_commas(macs) << " multiply-adds\n";
+}
+
+template <class A>
+  requires is_average<A>
+void summary(std::ostream& os, std::string_view title = "") {
+  if (!title.empty()) os << title << "\n";
+  [&]<std::size_t... I>(std::index_sequence<I...>) {
+    ((summary<typename A::template base<I>>(os, "base" + std::to_string(I) + ":"), os << "\n"), ...);
+  }(std::make_index_sequence<A::base_count>{});
+  os << "average of " << A::base_count << " softmax outputs (" << A::output_shape.c << " classes)\n";
+}
+
+template <class N>
 std::string summary(std::string_view title = "") {
   std::ostringstream os;
   summary<N>(os, title);

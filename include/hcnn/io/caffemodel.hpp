@@ -236,6 +236,30 @@ class CaffeModel {
   std::vector<CaffeLayer> layers_;
 };
 
+// The file's blobs for a model layer named `name` of the given kind: the layer's own blobs, and
+// for BatchNorm (whose hcnn layer is Caffe's BatchNorm + Scale pair) those of the Scale layer
+// that follows it in the file. An empty list means the file has no such layer.
+inline std::vector<const CaffeBlob*> caffe_blobs_for(const CaffeModel& file, const std::string& name,
+                                                     std::string_view kind) {
+  std::vector<const CaffeBlob*> blobs;
+  const auto& layers = file.layers();
+  for (std::size_t i = 0; i < layers.size(); ++i) {
+    if (layers[i].name != name) continue;
+    for (const auto& b : layers[i].blobs) blobs.push_back(&b);
+    if (kind == "BatchNorm") {
+      for (std::size_t j = i + 1; j < layers.size(); ++j) {
+        if (layers[j].type == "Scale") {
+          for (const auto& b : layers[j].blobs) blobs.push_back(&b);
+          break;
+        }
+        if (!layers[j].blobs.empty()) break;  // another layer with weights: no Scale belongs to this one
+      }
+    }
+    return blobs;
+  }
+  return blobs;
+}
+
 // Copies the weights of `file` into `model`. `names`, if given, has one entry per model layer
 // (the Caffe layer to read it from; empty for "leave this layer as it is"); otherwise the
 // model's own layer names are used. Validates everything before writing anything.
@@ -254,21 +278,25 @@ void import_caffemodel(ModelT& model, const CaffeModel& file, std::span<const st
     if (params.empty()) return;
     const std::string& name = names.empty() ? model.names()[I] : names[I];
     if (name.empty()) return;
-    const CaffeLayer* source = file.find(name);
-    const std::string where = "layer '" + name + "' (" + std::string(std::remove_cvref_t<decltype(layer)>::spec::kind) + ")";
-    if (source == nullptr) throw IoError(file.path(), "has no " + where + " that the model needs");
-    if (source->blobs.size() != params.size())
-      throw IoError(file.path(), where + " has " + std::to_string(source->blobs.size()) + " blobs, the model expects " +
-                                     std::to_string(params.size()) + " (weight and bias)");
+    constexpr std::string_view kind = std::remove_cvref_t<decltype(layer)>::spec::kind;
+    const auto sources = caffe_blobs_for(file, name, kind);
+    const std::string where = "layer '" + name + "' (" + std::string(kind) + ")";
+    const char* expected_blobs = kind == "BatchNorm" ? " (mean, variance and factor of BatchNorm, then scale and bias of "
+                                                       "the Scale layer after it)"
+                                                     : " (weight and bias)";
+    if (sources.empty() && file.find(name) == nullptr) throw IoError(file.path(), "has no " + where + " that the model needs");
+    if (sources.size() != params.size())
+      throw IoError(file.path(), where + " has " + std::to_string(sources.size()) + " blobs, the model expects " +
+                                     std::to_string(params.size()) + expected_blobs);
     for (std::size_t b = 0; b < params.size(); ++b) {
       auto& param = params[b];
       std::vector<std::int64_t> expected(4 - param.rank, 1);
       for (int d = 0; d < param.rank; ++d) expected.push_back(param.dims[d]);
-      const auto actual = source->blobs[b].legacy_shape();
+      const auto actual = sources[b]->legacy_shape();
       if (actual != expected)
-        throw IoError(file.path(), where + " " + param.name + " has shape " + dims_to_string(source->blobs[b].shape) +
+        throw IoError(file.path(), where + " " + param.name + " has shape " + dims_to_string(sources[b]->shape) +
                                        " in the file, but the model's is " + dims_to_string(expected));
-      copies.push_back({&source->blobs[b], param.value.data()});
+      copies.push_back({sources[b], param.value.data()});
     }
   });
   for (const auto& c : copies) c.blob->copy_to(c.target);
@@ -297,39 +325,53 @@ inline std::string field_header(std::uint32_t field, std::uint64_t length) {
 
 }  // namespace io
 
+namespace io {
+
+// One V2 layer message: name, type and blobs (shape + packed float data).
+template <class ParamT>
+void write_caffe_layer(std::FILE* file, const std::string& name, const std::string& type, std::span<ParamT> params) {
+  auto put = [&](const std::string& bytes) { std::fwrite(bytes.data(), 1, bytes.size(), file); };
+  std::vector<std::string> headers;
+  const std::string head = field_header(1, name.size()) + name + field_header(2, type.size()) + type;
+  std::uint64_t layer_size = head.size();
+  for (auto& p : params) {
+    std::string dims;
+    for (int d = 0; d < p.rank; ++d) dims += varint_bytes(static_cast<std::uint64_t>(p.dims[d]));
+    const std::string shape = field_header(7, dims.size() + field_header(1, dims.size()).size()) +
+                              field_header(1, dims.size()) + dims;
+    const std::uint64_t data_size = 4 * p.size();
+    const std::string blob_head = shape + field_header(5, data_size);
+    headers.push_back(field_header(7, blob_head.size() + data_size) + blob_head);
+    layer_size += headers.back().size() + data_size;
+  }
+  put(field_header(100, layer_size) + head);
+  std::vector<float> values;
+  for (std::size_t b = 0; b < params.size(); ++b) {
+    put(headers[b]);
+    values.assign(params[b].value.begin(), params[b].value.end());
+    std::fwrite(values.data(), sizeof(float), values.size(), file);
+  }
+}
+
+}  // namespace io
+
+// Conv -> Convolution, FC and Softmax -> InnerProduct, BatchNorm -> a BatchNorm layer of the
+// same name and a Scale layer named <name>_scale after it (what import_caffemodel pairs).
 template <class ModelT>
 void export_caffemodel(ModelT& model, const std::filesystem::path& path, const std::string& net_name = "hcnn") {
   io::write_atomically(path, [&](std::FILE* file) {
-    auto put = [&](const std::string& bytes) { std::fwrite(bytes.data(), 1, bytes.size(), file); };
-    put(io::field_header(1, net_name.size()) + net_name);
+    const std::string header = io::field_header(1, net_name.size()) + net_name;
+    std::fwrite(header.data(), 1, header.size(), file);
     model.for_each_layer([&]<std::size_t I>(auto& layer) {
       auto params = layer.params();
       if (params.empty()) return;
       using Spec = typename std::remove_cvref_t<decltype(layer)>::spec;
-      const std::string type = Spec::kind == "Conv" ? "Convolution" : "InnerProduct";
-      // Each blob: shape {dim...} and packed float data.
-      std::vector<std::string> headers;
-      std::uint64_t layer_size = 0;
       const std::string& name = model.names()[I];
-      std::string head = io::field_header(1, name.size()) + name + io::field_header(2, type.size()) + type;
-      layer_size += head.size();
-      for (auto& p : params) {
-        std::string dims;
-        for (int d = 0; d < p.rank; ++d) dims += io::varint_bytes(static_cast<std::uint64_t>(p.dims[d]));
-        const std::string shape = io::field_header(7, dims.size() + io::field_header(1, dims.size()).size()) +
-                                  io::field_header(1, dims.size()) + dims;
-        const std::uint64_t data_size = 4 * p.size();
-        const std::string blob_head = shape + io::field_header(5, data_size);
-        const std::uint64_t blob_size = blob_head.size() + data_size;
-        headers.push_back(io::field_header(7, blob_size) + blob_head);
-        layer_size += headers.back().size() + data_size;
-      }
-      put(io::field_header(100, layer_size) + head);
-      std::vector<float> values;
-      for (std::size_t b = 0; b < params.size(); ++b) {
-        put(headers[b]);
-        values.assign(params[b].value.begin(), params[b].value.end());
-        std::fwrite(values.data(), sizeof(float), values.size(), file);
+      if constexpr (Spec::kind == std::string_view("BatchNorm")) {
+        io::write_caffe_layer(file, name, "BatchNorm", params.subspan(0, 3));
+        io::write_caffe_layer(file, name + "_scale", "Scale", params.subspan(3));
+      } else {
+        io::write_caffe_layer(file, name, Spec::kind == std::string_view("Conv") ? "Convolution" : "InnerProduct", params);
       }
     });
   });

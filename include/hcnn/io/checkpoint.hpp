@@ -3,12 +3,17 @@
 // Works for anything with parameters(): a Model of a Net, and the Combination and Average
 // models built from them. The format is versioned and self-describing:
 //
-//   "HCNNCKPT"  u32 version = 1
-//   payload:    u32 element size (4 or 8)   u64 iteration   u32 blob count
+//   "HCNNCKPT"  u32 version = 2
+//   payload:    u32 element size (4 or 8)   u64 iteration   u64 epoch   u32 blob count
 //               per blob: string layer, string name, u32 rank, i32 dims[rank]
-//               per blob: its values
+//               per blob: its values (learnable parameters and layer state: BatchNorm statistics)
 //               u8 has solver; if 1: f32 lr, momentum, weight_decay, u32 count, per blob u64 n + values
+//               u32 stream count; per stream: string layer, u64 state[4] (dropout generators)
 //   u32 CRC-32 of the payload
+//
+// Version 1 (no epoch, no streams) is still read. With the streams, the iteration and the
+// epoch, a run resumed from an epoch's checkpoint continues exactly as the uninterrupted run,
+// dropout and BatchNorm included.
 //
 // (strings are u32 length + bytes, everything little-endian). The structure is checked
 // against the model before anything is written into it, so loading a checkpoint of another
@@ -17,6 +22,7 @@
 // atomic (io/atomic_file.hpp): a crash or full disk never destroys the previous checkpoint.
 #pragma once
 
+#include <array>
 #include <cstdint>
 #include <cstdio>
 #include <cstring>
@@ -35,13 +41,14 @@ namespace hcnn {
 
 struct CheckpointInfo {
   std::uint64_t iteration = 0;
+  std::uint64_t epoch = 0;  // epochs completed (0 when not saved by a Trainer)
   bool has_solver = false;
 };
 
 namespace io {
 
 inline constexpr char checkpoint_magic[8] = {'H', 'C', 'N', 'N', 'C', 'K', 'P', 'T'};
-inline constexpr std::uint32_t checkpoint_version = 1;
+inline constexpr std::uint32_t checkpoint_version = 2;
 
 // Streams bytes to a FILE while keeping the running CRC of what it wrote.
 class ChecksummedWriter {
@@ -75,15 +82,27 @@ using SolverOf = SgdSolver<typename ModelT::value_type, typename ModelT::backend
 
 template <class ModelT>
 void save_checkpoint(const std::filesystem::path& path, ModelT& model, const SolverOf<ModelT>* solver = nullptr,
-                     std::uint64_t iteration = 0) {
+                     std::uint64_t iteration = 0, std::uint64_t epoch = 0) {
   using T = typename ModelT::value_type;
   auto params = model.parameters();
+  const auto streams = model.random_streams();
+  if (solver != nullptr && !solver->history().empty()) {
+    // Never write a checkpoint that load_checkpoint would refuse.
+    if (solver->history().size() != params.size())
+      throw Error("save_checkpoint: the solver holds momentum for " + std::to_string(solver->history().size()) +
+                  " blobs, the model has " + std::to_string(params.size()) + ": it belongs to another model");
+    for (std::size_t i = 0; i < params.size(); ++i)
+      if (solver->history()[i].size() != params[i].param->size())
+        throw Error("save_checkpoint: the solver's momentum blob " + std::to_string(i) + " does not fit " +
+                    params[i].layer + "." + params[i].param->name + ": it belongs to another model");
+  }
   io::write_atomically(path, [&](std::FILE* file) {
     std::fwrite(io::checkpoint_magic, 1, sizeof io::checkpoint_magic, file);
     std::fwrite(&io::checkpoint_version, sizeof io::checkpoint_version, 1, file);
     io::ChecksummedWriter out(file);
     out.value(static_cast<std::uint32_t>(sizeof(T)));
     out.value(iteration);
+    out.value(epoch);
     out.value(static_cast<std::uint32_t>(params.size()));
     for (const auto& [layer, p] : params) {
       out.string(layer);
@@ -105,6 +124,11 @@ void save_checkpoint(const std::filesystem::path& path, ModelT& model, const Sol
         out.bytes(h.data(), h.size() * sizeof(T));
       }
     }
+    out.value(static_cast<std::uint32_t>(streams.size()));
+    for (const auto& [layer, rng] : streams) {
+      out.string(layer);
+      for (std::uint64_t word : rng->state()) out.value(word);
+    }
     const std::uint32_t crc = out.crc();
     std::fwrite(&crc, sizeof crc, 1, file);
   });
@@ -123,8 +147,8 @@ CheckpointInfo load_checkpoint(std::span<const std::byte> bytes, const std::file
     throw IoError(path, "not an hcnn checkpoint (no HCNNCKPT header)");
   std::uint32_t version;
   std::memcpy(&version, bytes.data() + sizeof io::checkpoint_magic, sizeof version);
-  if (version != io::checkpoint_version)
-    throw IoError(path, "checkpoint format version " + std::to_string(version) + ", this hcnn reads version " +
+  if (version != 1 && version != io::checkpoint_version)
+    throw IoError(path, "checkpoint format version " + std::to_string(version) + ", this hcnn reads versions 1 to " +
                             std::to_string(io::checkpoint_version));
   const auto payload = bytes.subspan(header, bytes.size() - header - sizeof(std::uint32_t));
   std::uint32_t stored_crc;
@@ -132,6 +156,8 @@ CheckpointInfo load_checkpoint(std::span<const std::byte> bytes, const std::file
   if (io::crc32(payload) != stored_crc) throw IoError(path, "checksum mismatch: the checkpoint is corrupt or truncated");
 
   auto params = model.parameters();
+  auto streams = model.random_streams();
+  std::vector<std::array<std::uint64_t, 4>> stream_states;
   CheckpointInfo info;
   struct Restore {
     std::span<const std::byte> from;
@@ -147,6 +173,7 @@ CheckpointInfo load_checkpoint(std::span<const std::byte> bytes, const std::file
       throw IoError(path, "holds " + std::to_string(element * 8) + "-bit values, the model has " +
                               std::to_string(sizeof(T) * 8) + "-bit parameters");
     info.iteration = in.read<std::uint64_t>("the iteration");
+    if (version >= 2) info.epoch = in.read<std::uint64_t>("the epoch");
     const auto count = in.read<std::uint32_t>("the blob count");
     std::vector<std::size_t> sizes;
     for (std::uint32_t i = 0; i < count; ++i) {
@@ -192,12 +219,28 @@ CheckpointInfo load_checkpoint(std::span<const std::byte> bytes, const std::file
         history.push_back(in.take(n * sizeof(T), "the momentum values"));
       }
     }
+    if (version >= 2) {
+      const auto count_streams = in.read<std::uint32_t>("the random streams");
+      if (count_streams != streams.size())
+        throw IoError(path, "holds " + std::to_string(count_streams) + " random streams, the model has " +
+                                std::to_string(streams.size()));
+      for (std::uint32_t i = 0; i < count_streams; ++i) {
+        const std::string layer = in.string("a random stream's layer");
+        if (layer != streams[i].layer)
+          throw IoError(path, "random stream " + std::to_string(i) + " belongs to layer '" + layer + "', the model's to '" +
+                                  streams[i].layer + "'");
+        std::array<std::uint64_t, 4> state;
+        for (auto& word : state) word = in.read<std::uint64_t>("a random stream");
+        stream_states.push_back(state);
+      }
+    }
     if (in.remaining() != 0) throw IoError(path, std::to_string(in.remaining()) + " unexpected bytes at the end");
   } catch (const io::TruncatedError& e) {
     throw IoError(path, std::string("corrupt checkpoint: ") + e.what());
   }
   // Validated: now write.
   for (const auto& r : restores) std::memcpy(r.to, r.from.data(), r.from.size());
+  for (std::size_t i = 0; i < stream_states.size(); ++i) streams[i].rng->set_state(stream_states[i]);
   if (solver != nullptr && info.has_solver) {
     solver->config() = config;
     auto& target = solver->history();

@@ -78,6 +78,30 @@ struct Batch {
   std::vector<int> labels;
 };
 
+// The order of an epoch's samples (1-based epochs): a seeded shuffle, the same on every
+// machine, so a resumed run sees what the uninterrupted one would have.
+inline std::vector<std::size_t> epoch_order(std::size_t size, bool shuffle, std::uint64_t seed, std::uint64_t epoch) {
+  std::vector<std::size_t> order(size);
+  std::iota(order.begin(), order.end(), std::size_t{0});
+  if (shuffle) {
+    Rng rng(seed, epoch);
+    for (std::size_t i = order.size(); i > 1; --i) std::swap(order[i - 1], order[rng.below(i)]);
+  }
+  return order;
+}
+
+// The view (augmentation) of a sample in an epoch: with `views` > 0 each sample cycles
+// through that many fixed views, which is what lets frozen features be cached per view; with
+// 0 every epoch draws a fresh one.
+inline std::uint64_t view_of(std::size_t sample, std::uint64_t epoch, int views) {
+  return views > 0 ? (epoch + sample) % std::uint64_t(views) : epoch;
+}
+
+// The random stream that augments view `view` of a sample.
+inline Rng augmentation_rng(std::uint64_t seed, std::uint64_t view, std::size_t sample) {
+  return Rng(seed ^ 0xA5A5A5A5ull, (view << 32) + sample);
+}
+
 // Iterates over a dataset in batches (the last one may be smaller), optionally shuffled anew
 // each epoch, with augmentation drawn from a seeded stream per epoch. The next batch is built on
 // a background thread while the caller uses the current one.
@@ -89,9 +113,11 @@ class BatchLoader {
     bool shuffle = false;
     bool augment = false;  // pass an Rng to load(), enabling the dataset's random crop / mirror
     std::uint64_t seed = 0;
+    int views = 0;           // > 0: each sample cycles through this many fixed views (view_of)
+    int first_epoch = 1;     // where a resumed run starts
   };
 
-  BatchLoader(const D& data, Options options) : data_(&data), options_(options) {
+  BatchLoader(const D& data, Options options) : data_(&data), options_(options), epoch_(options.first_epoch - 1) {
     if (options_.batch_size <= 0) throw Error("BatchLoader: the batch size must be positive");
     if (data.size() == 0) throw Error("BatchLoader: the dataset is empty");
     start_epoch();
@@ -123,12 +149,7 @@ class BatchLoader {
  private:
   void start_epoch() {
     ++epoch_;
-    order_.resize(data_->size());
-    std::iota(order_.begin(), order_.end(), std::size_t{0});
-    if (options_.shuffle) {
-      Rng rng(options_.seed, std::uint64_t(epoch_));
-      for (std::size_t i = order_.size(); i > 1; --i) std::swap(order_[i - 1], order_[rng.below(i)]);
-    }
+    order_ = epoch_order(data_->size(), options_.shuffle, options_.seed, std::uint64_t(epoch_));
     position_ = 0;
     pending_ = std::async(std::launch::async, [this] { return build(0); });
   }
@@ -138,7 +159,7 @@ class BatchLoader {
     Batch batch{Tensor<float>(static_cast<int>(n), data_->shape()), std::vector<int>(n)};
     for (std::size_t i = 0; i < n; ++i) {
       const std::size_t sample = order_[at + i];
-      Rng rng(options_.seed ^ 0xA5A5A5A5ull, (std::uint64_t(epoch_) << 32) + sample);
+      Rng rng = augmentation_rng(options_.seed, view_of(sample, std::uint64_t(epoch_), options_.views), sample);
       data_->load(sample, batch.inputs.sample(static_cast<int>(i)), options_.augment ? &rng : nullptr);
       batch.labels[i] = data_->label(sample);
     }

@@ -1,0 +1,167 @@
+// Training: Caffe's learning-rate policies, the Trainer end to end (exact resume in training
+// mode, cached features equal to recomputed bases), progress output, the CSV log, and a short
+// run on real images that beats chance clearly.
+#include <catch2/catch.hpp>
+#include <hcnn/hcnn.hpp>
+
+#include <fstream>
+
+#include "parameter_values.hpp"
+#include "temp_dir.hpp"
+
+using namespace hcnn;
+using hcnn::testing::TempDir;
+
+namespace {
+
+// Four classes of 2x9x9 patterns (a bright quadrant per class) with noise; augmentation
+// mirrors and shifts the brightness, so views differ.
+class Patterns {
+ public:
+  explicit Patterns(std::size_t n) : n_(n) {}
+  [[nodiscard]] std::size_t size() const { return n_; }
+  [[nodiscard]] Shape shape() const { return {2, 9, 9}; }
+  [[nodiscard]] int label(std::size_t i) const { return int(i % 4); }
+  void load(std::size_t i, float* out, Rng* augment) const {
+    Rng noise(77, i);
+    const int quadrant = label(i);
+    const bool mirror = augment != nullptr && augment->uniform() < 0.5;
+    const float shift = augment != nullptr ? float(augment->normal(0.0, 0.1)) : 0.0f;
+    for (int c = 0; c < 2; ++c)
+      for (int h = 0; h < 9; ++h)
+        for (int w = 0; w < 9; ++w) {
+          const int ww = mirror ? 8 - w : w;
+          const bool bright = (h < 5) == (quadrant < 2) && (ww < 5) == (quadrant % 2 == 0);
+          out[(c * 9 + h) * 9 + w] = (bright ? 1.0f : 0.0f) + shift + float(noise.normal(0.0, 0.3));
+        }
+  }
+
+ private:
+  std::size_t n_;
+};
+
+using A = Net<Input<2, 9, 9>, Conv<4, 3>, MaxPool<2, 2>, FC<6>, Dropout<0.5f>, FC<5>, Dropout<0.5f>, Softmax<4>>;
+using B = Net<Input<2, 7, 7>, Conv<3, 3, 1, 1, 1, Identity>, BatchNorm<ReLU>, MaxPool<2, 2>, FC<5>, Dropout<0.5f>, FC<4>,
+              Dropout<0.5f>, Softmax<4>>;
+using Joint = Combination<A, B, FC<6>, Softmax<4>>;
+
+std::size_t count_lines(const std::filesystem::path& path) {
+  std::ifstream in(path);
+  std::size_t n = 0;
+  for (std::string line; std::getline(in, line);) ++n;
+  return n;
+}
+
+}  // namespace
+
+TEST_CASE("Learning-rate policies compute Caffe's rates", "[train][schedule]") {
+  CHECK(Schedule::fixed().multiplier(12345) == 1.0);
+  const auto step = Schedule::step(10, 0.1);
+  CHECK(step.multiplier(9) == 1.0);
+  CHECK(step.multiplier(10) == Approx(0.1));
+  CHECK(step.multiplier(25) == Approx(0.01));
+  const auto multi = Schedule::multistep({5, 8}, 0.5);
+  CHECK(multi.multiplier(4) == 1.0);
+  CHECK(multi.multiplier(5) == 0.5);
+  CHECK(multi.multiplier(8) == 0.25);
+  CHECK(Schedule::poly(100, 2.0).multiplier(50) == Approx(0.25));
+  CHECK(Schedule::poly(100, 2.0).multiplier(100) == 0.0);
+  const auto cosine = Schedule::warmup_cosine(10, 110);
+  CHECK(cosine.multiplier(0) == Approx(0.1));
+  CHECK(cosine.multiplier(9) == Approx(1.0));
+  CHECK(cosine.multiplier(10) == Approx(1.0));
+  CHECK(cosine.multiplier(60) == Approx(0.5));
+  CHECK(cosine.multiplier(110) == Approx(0.0).margin(1e-12));
+  CHECK_THROWS_WITH(Schedule::warmup_cosine(10, 5), Catch::Contains("0 <= warmup < max_iter"));
+}
+
+TEST_CASE("Resuming from a checkpoint equals the uninterrupted run in training mode", "[train][checkpoint]") {
+  TempDir dir;
+  const Patterns data(40);
+  const TrainOptions options{.batch_size = 8, .schedule = Schedule::step(7, 0.5), .views = 3, .seed = 5,
+                             .progress = ProgressStyle::none};
+  // Whole network: dropout drops, BatchNorm trains and moves its statistics.
+  Model<Joint> straight(1);
+  Trainer(straight, Sgd{.lr = 0.05f}, strategy::whole_network, options).fit(data, 4);
+
+  auto with_checkpoint = options;
+  with_checkpoint.checkpoint = dir / "run.ckpt";
+  with_checkpoint.log_csv = dir / "log.csv";
+  Model<Joint> first(1);
+  Trainer(first, Sgd{.lr = 0.05f}, strategy::whole_network, with_checkpoint).fit(data, 2);
+  Model<Joint> resumed(77);  // another seed: everything must come from the checkpoint
+  Trainer trainer(resumed, Sgd{.lr = 0.05f}, strategy::whole_network, with_checkpoint);
+  const auto reports = trainer.fit(data, 4);
+  REQUIRE(reports.size() == 2);
+  CHECK(reports.front().epoch == 3);
+  CHECK(trainer.iteration() == 4 * 5);
+  CHECK(testing::parameter_values(resumed) == testing::parameter_values(straight));  // bit for bit
+  CHECK(count_lines(dir / "log.csv") == 1 + 4);
+}
+
+TEST_CASE("Training from cached features equals recomputing the frozen bases", "[train][cache]") {
+  const Patterns data(36);
+  TrainOptions options{.batch_size = 12, .views = 3, .seed = 2, .progress = ProgressStyle::none};
+  Model<Joint> cached(4), recomputed(4);
+  Trainer with_cache(cached, Sgd{.lr = 0.1f}, strategy::combination_layers, options);
+  with_cache.fit(data, 3);
+  CHECK(with_cache.used_cache());
+  options.cache_features = false;
+  Trainer without(recomputed, Sgd{.lr = 0.1f}, strategy::combination_layers, options);
+  without.fit(data, 3);
+  CHECK_FALSE(without.used_cache());
+  const auto a = testing::parameter_values(cached), b = testing::parameter_values(recomputed);
+  REQUIRE(a.size() == b.size());
+  for (std::size_t i = 0; i < a.size(); ++i) CHECK(a[i] == Approx(b[i]).epsilon(1e-5).margin(1e-6));
+}
+
+TEST_CASE("Progress prints plain lines when the output is not a terminal", "[train][progress]") {
+  TempDir dir;
+  std::FILE* out = std::fopen((dir / "progress.txt").c_str(), "w");
+  REQUIRE(out != nullptr);
+  Progress progress(ProgressStyle::automatic, out);  // a file: lines, not a bar
+  progress.start("epoch 1/1", 100);
+  for (std::size_t i = 1; i <= 100; ++i) progress.update(i, "loss 1.0");
+  progress.finish();
+  std::fclose(out);
+  const auto lines = count_lines(dir / "progress.txt");
+  CHECK(lines >= 10);
+  CHECK(lines <= 12);
+  std::ifstream in(dir / "progress.txt");
+  std::string first;
+  std::getline(in, first);
+  CHECK_THAT(first, Catch::StartsWith("epoch 1/1 1/100 loss 1.0"));
+}
+
+TEST_CASE("Three-step training on Fashion-MNIST beats chance clearly", "[train][fashion]") {
+  using SmallD = Net<Input<1, 28, 28>, Conv<16, 5>, MaxPool<2, 2>, FC<64>, Dropout<0.5f>, FC<32>, Dropout<0.5f>,
+                     Softmax<10>>;
+  using SmallVD = Net<Input<1, 28, 28>, Conv<8, 3, 1, 1, 1, Identity>, BatchNorm<ReLU>, Conv<8, 3, 1, 1, 1, Identity>,
+                      BatchNorm<ReLU>, MaxPool<2, 2>, Conv<16, 3, 1, 1>, MaxPool<2, 2>, FC<64>, Dropout<0.5f>, FC<32>,
+                      Dropout<0.5f>, Softmax<10>>;
+  const FashionMnist all;
+  std::vector<std::size_t> train_idx(1200), test_idx(500);
+  std::iota(train_idx.begin(), train_idx.end(), 0);
+  std::iota(test_idx.begin(), test_idx.end(), 50000);
+  const Subset<FashionMnist> train(all, train_idx), test(all, test_idx);
+  const TrainOptions options{.batch_size = 32, .augment = false, .seed = 3, .progress = ProgressStyle::none};
+
+  // (a) pre-train the bases.
+  Model<SmallD> d(1);
+  Model<SmallVD> vd(2);
+  Trainer(d, Sgd{.lr = 0.02f}, strategy::whole_network, options).fit(train, 3);
+  Trainer(vd, Sgd{.lr = 0.02f}, strategy::whole_network, options).fit(train, 3);
+  const Accuracy best_base = std::max(evaluate(d, test), evaluate(vd, test), [](auto& a, auto& b) { return a.top1 < b.top1; });
+  // (b) train the combination layers on their features.
+  Model<Combination<SmallD, SmallVD, FC<64>, Softmax<10>>> joint(3);
+  copy_parameters(d, joint.base<0>());
+  copy_parameters(vd, joint.base<1>());
+  Trainer trainer(joint, Sgd{.lr = 0.02f}, strategy::combination_layers, options);
+  trainer.fit(train, 3);
+  CHECK(trainer.used_cache());
+  const Accuracy combined = evaluate(joint, test);
+  INFO("best base " << best_base << "; combination " << combined);
+  CHECK(best_base.top1 > 0.5);  // chance is 0.1
+  CHECK(combined.top1 > 0.5);
+  CHECK(combined.top5 > combined.top1);
+}
