@@ -95,6 +95,7 @@ TEST_CASE("Resuming from a checkpoint equals the uninterrupted run in training m
   REQUIRE(reports.size() == 2);
   CHECK(reports.front().epoch == 3);
   CHECK(trainer.iteration() == 4 * 5);
+  CHECK(trainer.epochs_done() == 4);
   CHECK(testing::parameter_values(resumed) == testing::parameter_values(straight));  // bit for bit
   CHECK(count_lines(dir / "log.csv") == 1 + 4);
 }

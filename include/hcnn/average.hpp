@@ -8,10 +8,7 @@
 // checkpoint holds the whole ensemble.
 #pragma once
 
-#include <algorithm>
 #include <array>
-#include <cmath>
-#include <limits>
 #include <cstdint>
 #include <span>
 #include <string>
@@ -53,33 +50,28 @@ class Model<Average<Nets...>, Backend, T> {
   static constexpr Shape input_shape = net::input_shape;
   static constexpr Shape output_shape = net::output_shape;
   static constexpr bool is_classifier = true;
-  using Bases = std::tuple<Model<Nets, Backend, T>...>;
+  using Bases = detail::BaseModels<input_shape, Backend, T, Nets...>;
   template <std::size_t I>
-  using BaseModel = std::tuple_element_t<I, Bases>;
+  using BaseModel = typename Bases::template Base<I>;
 
   explicit Model(std::uint64_t seed = 0, const Init& init = {}) { initialize(seed, init); }
-  void initialize(std::uint64_t seed, const Init& init = {}) {
-    for_each_base([&]<std::size_t I>(auto& base) { base.initialize(Rng(seed, 1000 + I).next(), init); });
-  }
+  void initialize(std::uint64_t seed, const Init& init = {}) { bases_.initialize(seed, init); }
 
   template <std::size_t I>
   [[nodiscard]] BaseModel<I>& base() {
-    return std::get<I>(bases_);
+    return bases_.template get<I>();
   }
 
   const Tensor<T, Backend>& forward(const Tensor<T, Backend>& x, Mode mode = Mode::test) {
-    if (x.shape() != input_shape)
-      throw ShapeError("Average: the input is " + to_string(x.shape()) + " per sample, but the average expects " +
-                       to_string(input_shape) + " (the largest of its bases' inputs)");
+    Bases::check_input(x.shape(), "Average");
     return forward(x.data(), x.batch(), mode);
   }
   const Tensor<T, Backend>& forward(const T* x, int n, Mode mode = Mode::test) {
+    bases_.forward(x, n, mode);
     output_.resize(n, output_shape);
     output_.fill(T{0});
-    for_each_base([&]<std::size_t I>(auto& base) {
-      const auto& p = base.forward_with(n, mode, [&](T* input) {
-        detail::centre_crop<input_shape, BaseModel<I>::input_shape>(x, n, input);
-      });
+    bases_.for_each([&]<std::size_t I>(const auto& base) {
+      const auto& p = base.output();
       for (std::size_t i = 0; i < output_.size(); ++i) output_[i] += p[i] / T(base_count);
     });
     return output_;
@@ -87,37 +79,26 @@ class Model<Average<Nets...>, Backend, T> {
   [[nodiscard]] const Tensor<T, Backend>& output() const { return output_; }
   [[nodiscard]] int batch() const { return output_.batch(); }
 
-  // Mean cross-entropy of the averaged probabilities, clamped as Model::loss clamps.
+  // Mean cross-entropy of the averaged probabilities.
   [[nodiscard]] double loss(std::span<const int> labels) const {
-    if (labels.size() != static_cast<std::size_t>(output_.batch()))
-      throw ShapeError("Average: " + std::to_string(labels.size()) + " labels for a batch of " +
-                       std::to_string(output_.batch()));
-    double sum = 0;
-    for (std::size_t s = 0; s < labels.size(); ++s)
-      sum -= std::log(std::max(double(output_[s * output_shape.c + labels[s]]), double(std::numeric_limits<float>::min())));
-    return sum / double(labels.size());
+    check_labels(labels, output_.batch(), output_shape.c, "Average");
+    return mean_cross_entropy(output_.data(), output_shape.c, labels);
   }
 
   std::vector<NamedParam<T, Backend>> parameters() {
     std::vector<NamedParam<T, Backend>> all;
-    for_each_base([&]<std::size_t I>(auto& base) {
-      detail::append_prefixed(all, "base" + std::to_string(I) + "/", [&] { return base.parameters(); });
-    });
+    bases_.append_parameters(all);
     return all;
   }
   std::vector<NamedStream> random_streams() {
     std::vector<NamedStream> all;
-    for_each_base([&]<std::size_t I>(auto& base) {
-      detail::append_prefixed(all, "base" + std::to_string(I) + "/", [&] { return base.random_streams(); });
-    });
+    bases_.append_streams(all);
     return all;
   }
 
   template <class F>
   void for_each_base(F&& f) {
-    [&]<std::size_t... I>(std::index_sequence<I...>) {
-      (f.template operator()<I>(std::get<I>(bases_)), ...);
-    }(std::make_index_sequence<base_count>{});
+    bases_.for_each(f);
   }
 
  private:

@@ -51,17 +51,6 @@ inline constexpr bool is_drop<Drop<B, K>> = true;
 template <class B>
 concept BaseSpec = NetSpec<B> || is_drop<B>;
 
-// How many layers of N remain when its top K weight layers go: everything below the K-th
-// weight layer from the top.
-template <NetSpec N, std::size_t K>
-consteval std::size_t kept_layers() {
-  if (K == 0) return N::depth;
-  std::size_t seen = 0;
-  for (std::size_t i = N::depth; i-- > 0;)
-    if (N::is_weight_layer[i] && ++seen == K) return i;
-  return 0;
-}
-
 // The first Keep layers of N as a network of their own, keeping N's own layer names.
 template <NetSpec N, std::size_t Keep>
 struct PrefixNames {};
@@ -79,9 +68,7 @@ template <NetSpec N, std::size_t Keep, class Seq = std::make_index_sequence<Keep
 struct TruncatedNet;
 template <NetSpec N, std::size_t Keep, std::size_t... I>
 struct TruncatedNet<N, Keep, std::index_sequence<I...>> : Net<typename N::input, typename N::template layer<I>...>,
-                                                          PrefixNames<N, Keep> {
-  using original = N;
-};
+                                                          PrefixNames<N, Keep> {};
 
 namespace detail {
 
@@ -94,7 +81,7 @@ consteval std::size_t checked_cut() {
   static_assert(K <= Base::weight_layers,
                 "Combination: a base would lose more weight layers than it has (the CLs hold more weight layers "
                 "than the base, or Drop<Base, k> has k too large)");
-  constexpr std::size_t keep = kept_layers<Base, K>();
+  constexpr std::size_t keep = top_weight_layer_index<Base>(K);
   static_assert(keep > 0 && K < Base::weight_layers,
                 "Combination: a base would keep none of its weight layers: its top would be the raw input, not "
                 "features");
@@ -158,7 +145,7 @@ void centre_crop(const T* x, int n, T* dst) {
   }
 }
 
-// The parameters or streams of several models, each layer name prefixed with its model's.
+// The parameters or streams of a model, each layer name prefixed with the model's.
 template <class Item, class F>
 void append_prefixed(std::vector<Item>& all, const std::string& prefix, F&& items) {
   for (auto item : items()) {
@@ -166,6 +153,72 @@ void append_prefixed(std::vector<Item>& all, const std::string& prefix, F&& item
     all.push_back(std::move(item));
   }
 }
+
+// The base models of a Combination or an Average: one Model per base network, each reading
+// the centre crop of its own input size from the shared input, their blobs named
+// "base<i>/<layer>".
+template <Shape SharedInput, class Backend, class T, class... Nets>
+class BaseModels {
+ public:
+  using Tuple = std::tuple<Model<Nets, Backend, T>...>;
+  static constexpr std::size_t count = sizeof...(Nets);
+  template <std::size_t I>
+  using Base = std::tuple_element_t<I, Tuple>;
+
+  // Each base draws from its own stream of the seed, so [D,D'] made from one seed holds two
+  // different D's.
+  void initialize(std::uint64_t seed, const Init& init) {
+    for_each([&]<std::size_t I>(auto& base) { base.initialize(Rng(seed, 1000 + I).next(), init); });
+  }
+
+  template <std::size_t I>
+  [[nodiscard]] Base<I>& get() {
+    return std::get<I>(models_);
+  }
+  template <std::size_t I>
+  [[nodiscard]] const Base<I>& get() const {
+    return std::get<I>(models_);
+  }
+
+  // Visits each base model as f.template operator()<I>(base), in order.
+  template <class F>
+  void for_each(F&& f) {
+    [&]<std::size_t... I>(std::index_sequence<I...>) { (f.template operator()<I>(std::get<I>(models_)), ...); }(
+        std::make_index_sequence<count>{});
+  }
+  template <class F>
+  void for_each(F&& f) const {
+    [&]<std::size_t... I>(std::index_sequence<I...>) { (f.template operator()<I>(std::get<I>(models_)), ...); }(
+        std::make_index_sequence<count>{});
+  }
+
+  static void check_input(Shape shape, const char* who) {
+    if (shape != SharedInput)
+      throw ShapeError(std::string(who) + ": the input is " + to_string(shape) + " per sample, but it expects " +
+                       to_string(SharedInput) + " (the largest of its bases' inputs)");
+  }
+
+  // Runs every base on its centre crop of the n samples of x.
+  void forward(const T* x, int n, Mode mode) {
+    for_each([&]<std::size_t I>(auto& base) {
+      base.forward_with(n, mode, [&](T* input) { centre_crop<SharedInput, Base<I>::input_shape>(x, n, input); });
+    });
+  }
+
+  void append_parameters(std::vector<NamedParam<T, Backend>>& all) {
+    for_each([&]<std::size_t I>(auto& base) {
+      append_prefixed(all, "base" + std::to_string(I) + "/", [&] { return base.parameters(); });
+    });
+  }
+  void append_streams(std::vector<NamedStream>& all) {
+    for_each([&]<std::size_t I>(auto& base) {
+      append_prefixed(all, "base" + std::to_string(I) + "/", [&] { return base.random_streams(); });
+    });
+  }
+
+ private:
+  Tuple models_;
+};
 
 }  // namespace detail
 
@@ -243,6 +296,19 @@ struct Combination {
   static constexpr std::size_t weight_layers = []<std::size_t... I>(std::index_sequence<I...>) {
     return (base<I>::weight_layers + ...) + head::weight_layers;
   }(std::make_index_sequence<base_count>{});
+
+ private:
+  template <class Backend, class T, class Seq>
+  struct BaseModelsFor;
+  template <class Backend, class T, std::size_t... I>
+  struct BaseModelsFor<Backend, T, std::index_sequence<I...>> {
+    using type = detail::BaseModels<input_shape, Backend, T, base<I>...>;
+  };
+
+ public:
+  // The kept bases as models on a backend (what Model<Combination> holds).
+  template <class Backend, class T>
+  using BaseModelsOf = typename BaseModelsFor<Backend, T, std::make_index_sequence<base_count>>::type;
 };
 
 template <class C>
@@ -274,53 +340,40 @@ class Model<Combination<Args...>, Backend, T> {
   using Head = Model<typename net::head, Backend, T>;
   static constexpr bool is_classifier = Head::is_classifier;
 
- private:
-  template <class Seq>
-  struct BasesOf;
-  template <std::size_t... I>
-  struct BasesOf<std::index_sequence<I...>> {
-    using type = std::tuple<Model<typename net::template base<I>, Backend, T>...>;
-  };
-
- public:
-  using Bases = typename BasesOf<std::make_index_sequence<base_count>>::type;
+  using Bases = typename net::template BaseModelsOf<Backend, T>;
   template <std::size_t I>
-  using BaseModel = std::tuple_element_t<I, Bases>;
+  using BaseModel = typename Bases::template Base<I>;
   // The features of base I a frozen base contributes: its output before its trailing dropout.
   template <std::size_t I>
   static constexpr std::size_t feature_size = static_cast<std::size_t>(net::template base<I>::output_shape.size());
 
-  // Each base and the CLs draw from their own streams of the seed, so [D,D'] made with one
-  // seed still has two different D's.
   explicit Model(std::uint64_t seed = 0, const Init& init = {}) { initialize(seed, init); }
 
   void initialize(std::uint64_t seed, const Init& init = {}) {
-    for_each_base([&]<std::size_t I>(auto& base) { base.initialize(Rng(seed, 1000 + I).next(), init); });
+    bases_.initialize(seed, init);
     head_.initialize(Rng(seed, 999).next(), init);
   }
 
   template <std::size_t I>
   [[nodiscard]] BaseModel<I>& base() {
-    return std::get<I>(bases_);
+    return bases_.template get<I>();
   }
   template <std::size_t I>
   [[nodiscard]] const BaseModel<I>& base() const {
-    return std::get<I>(bases_);
+    return bases_.template get<I>();
   }
   [[nodiscard]] Head& head() { return head_; }
   [[nodiscard]] const Head& head() const { return head_; }
 
   const Tensor<T, Backend>& forward(const Tensor<T, Backend>& x, Mode mode = Mode::test) {
-    if (x.shape() != input_shape)
-      throw ShapeError("Combination: the input is " + to_string(x.shape()) + " per sample, but the combination expects " +
-                       to_string(input_shape) + " (the largest of its bases' inputs)");
+    Bases::check_input(x.shape(), "Combination");
     return forward(x.data(), x.batch(), mode);
   }
 
   const Tensor<T, Backend>& forward(const T* x, int n, Mode mode = Mode::test) {
     forward_bases(x, n, mode);
     return head_.forward_with(n, mode, [&](T* concat) { concatenate(n, concat, [&]<std::size_t I>() {
-                                                    return std::get<I>(bases_).output().data();
+                                                    return base<I>().output().data();
                                                   }); });
   }
 
@@ -328,12 +381,8 @@ class Model<Combination<Args...>, Backend, T> {
   // a feature cache stores.
   void forward_bases(const T* x, int n, Mode mode = Mode::test) {
     const bool feeds = head_.input_feeds_training();
-    for_each_base([&]<std::size_t I>(auto& base) {
-      base.set_output_feeds_training(feeds);
-      base.forward_with(n, mode, [&](T* input) {
-        detail::centre_crop<input_shape, BaseModel<I>::input_shape>(x, n, input);
-      });
-    });
+    for_each_base([&]<std::size_t I>(auto& base) { base.set_output_feeds_training(feeds); });
+    bases_.forward(x, n, mode);
   }
 
   // The same from cached features: features[i] holds n x feature_size<i> values of base i,
@@ -354,7 +403,7 @@ class Model<Combination<Args...>, Backend, T> {
     return head_.forward_with(n, mode, [&](T* concat) {
       concatenate(n, concat, [&]<std::size_t I>() -> const T* {
         constexpr std::size_t start = trailing_dropout_start<typename net::template base<I>>();
-        if constexpr (start < BaseModel<I>::depth) return std::get<I>(bases_).output().data();
+        if constexpr (start < BaseModel<I>::depth) return base<I>().output().data();
         else return features[I];
       });
     });
@@ -367,7 +416,7 @@ class Model<Combination<Args...>, Backend, T> {
   [[nodiscard]] const T* base_features() const {
     constexpr std::size_t start = trailing_dropout_start<typename net::template base<I>>();
     if constexpr (start == 0) return nullptr;  // unreachable: a kept base has a weight layer
-    else return std::get<I>(bases_).template activation<start - 1>().data();
+    else return base<I>().template activation<start - 1>().data();
   }
 
   [[nodiscard]] double loss(std::span<const int> labels) const requires(is_classifier) { return head_.loss(labels); }
@@ -400,17 +449,13 @@ class Model<Combination<Args...>, Backend, T> {
   // unique across bases (two D's included).
   std::vector<NamedParam<T, Backend>> parameters() {
     std::vector<NamedParam<T, Backend>> all;
-    for_each_base([&]<std::size_t I>(auto& base) {
-      detail::append_prefixed(all, "base" + std::to_string(I) + "/", [&] { return base.parameters(); });
-    });
+    bases_.append_parameters(all);
     detail::append_prefixed(all, "cl/", [&] { return head_.parameters(); });
     return all;
   }
   std::vector<NamedStream> random_streams() {
     std::vector<NamedStream> all;
-    for_each_base([&]<std::size_t I>(auto& base) {
-      detail::append_prefixed(all, "base" + std::to_string(I) + "/", [&] { return base.random_streams(); });
-    });
+    bases_.append_streams(all);
     detail::append_prefixed(all, "cl/", [&] { return head_.random_streams(); });
     return all;
   }
@@ -418,15 +463,11 @@ class Model<Combination<Args...>, Backend, T> {
   // Visits each base model as f.template operator()<I>(base), in order.
   template <class F>
   void for_each_base(F&& f) {
-    [&]<std::size_t... I>(std::index_sequence<I...>) {
-      (f.template operator()<I>(std::get<I>(bases_)), ...);
-    }(std::make_index_sequence<base_count>{});
+    bases_.for_each(f);
   }
   template <class F>
   void for_each_base(F&& f) const {
-    [&]<std::size_t... I>(std::index_sequence<I...>) {
-      (f.template operator()<I>(std::get<I>(bases_)), ...);
-    }(std::make_index_sequence<base_count>{});
+    bases_.for_each(f);
   }
 
  private:

@@ -42,6 +42,29 @@ struct NamedStream {
   Rng* rng;
 };
 
+// Checks a batch's labels against a classifier's output; `who` names the model in the error.
+inline void check_labels(std::span<const int> labels, int batch, int classes, const char* who) {
+  if (batch == 0) throw Error(std::string(who) + ": backward or loss called before any forward pass");
+  if (labels.size() != static_cast<std::size_t>(batch))
+    throw ShapeError(std::string(who) + ": " + std::to_string(labels.size()) + " labels for a batch of " +
+                     std::to_string(batch));
+  for (std::size_t s = 0; s < labels.size(); ++s)
+    if (labels[s] < 0 || labels[s] >= classes)
+      throw Error(std::string(who) + ": label " + std::to_string(labels[s]) + " of sample " + std::to_string(s) +
+                  " is outside [0, " + std::to_string(classes) + ")");
+}
+
+// Mean cross-entropy of probabilities p (labels.size() x classes, labels checked), clamped at
+// the smallest normal float as Caffe does.
+template <class T>
+double mean_cross_entropy(const T* p, int classes, std::span<const int> labels) {
+  double sum = 0;
+  for (std::size_t s = 0; s < labels.size(); ++s)
+    sum -= std::log(std::max(double(p[s * std::size_t(classes) + std::size_t(labels[s])]),
+                             double(std::numeric_limits<float>::min())));
+  return sum / double(labels.size());
+}
+
 // The gradient with respect to the network input is computed only when asked for.
 struct BackwardOptions {
   bool input_gradient = false;
@@ -141,19 +164,15 @@ class Model<N, Backend, T> {
   // Mean cross-entropy of the last forward pass against labels (the network must end in
   // Softmax<N>). Probabilities are clamped at the smallest normal float, as Caffe does.
   [[nodiscard]] double loss(std::span<const int> labels) const requires(is_classifier) {
-    check_labels(labels);
-    const T* p = acts_[depth].data();
-    double sum = 0;
-    for (int s = 0; s < batch_; ++s)
-      sum -= std::log(std::max(double(p[s * output_shape.c + labels[s]]), double(std::numeric_limits<float>::min())));
-    return sum / batch_;
+    check_labels(labels, batch_, output_shape.c, "Model");
+    return mean_cross_entropy(acts_[depth].data(), output_shape.c, labels);
   }
 
   // Back-propagates the mean cross-entropy of the last forward pass (fused softmax gradient).
   // Frozen layers (freeze_below) are not visited; with everything frozen and no input
   // gradient asked for, nothing runs.
   void backward(std::span<const int> labels, BackwardOptions options = {}) requires(is_classifier) {
-    check_labels(labels);
+    check_labels(labels, batch_, output_shape.c, "Model");
     if (!visits<depth - 1>(options)) return;
     auto& top = std::get<depth - 1>(layers_);
     top.backward_from_labels(acts_[depth - 1].data(), acts_[depth].data(), labels.data(), input_grad_of<depth - 1>(options),
@@ -225,16 +244,6 @@ class Model<N, Backend, T> {
   }
 
  private:
-  void check_labels(std::span<const int> labels) const {
-    if (batch_ == 0) throw Error("Model: backward or loss called before any forward pass");
-    if (labels.size() != static_cast<std::size_t>(batch_))
-      throw ShapeError("Model: " + std::to_string(labels.size()) + " labels for a batch of " + std::to_string(batch_));
-    for (std::size_t s = 0; s < labels.size(); ++s)
-      if (labels[s] < 0 || labels[s] >= output_shape.c)
-        throw Error("Model: label " + std::to_string(labels[s]) + " of sample " + std::to_string(s) +
-                    " is outside [0, " + std::to_string(output_shape.c) + ")");
-  }
-
   void prepare(int n) {
     batch_ = n;
     std::size_t grad_size = 0, workspace = 0;

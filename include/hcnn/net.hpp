@@ -124,6 +124,18 @@ consteval std::size_t last_weight_layer_index() {
   return last;
 }
 
+// The index of N's k-th weight layer counted from the top: where N is cut when its top k weight
+// layers go, and where training starts when its top k train. depth for k = 0; 0 when N has
+// fewer than k weight layers.
+template <NetSpec N>
+constexpr std::size_t top_weight_layer_index(std::size_t k) {
+  if (k == 0) return N::depth;
+  std::size_t seen = 0;
+  for (std::size_t i = N::depth; i-- > 0;)
+    if (N::is_weight_layer[i] && ++seen == k) return i;
+  return 0;
+}
+
 // The tuple of bound layers a model of N on Backend with element type T holds.
 template <NetSpec N, class T, class Backend, class Seq = std::make_index_sequence<N::depth>>
 struct BoundLayers;

@@ -238,9 +238,9 @@ class CaffeModel {
 
 // The file's blobs for a model layer named `name` of the given kind: the layer's own blobs, and
 // for BatchNorm (whose hcnn layer is Caffe's BatchNorm + Scale pair) those of the Scale layer
-// that follows it in the file. An empty list means the file has no such layer.
-inline std::vector<const CaffeBlob*> caffe_blobs_for(const CaffeModel& file, const std::string& name,
-                                                     std::string_view kind) {
+// that follows it in the file. Nothing when the file has no such layer.
+inline std::optional<std::vector<const CaffeBlob*>> caffe_blobs_for(const CaffeModel& file, const std::string& name,
+                                                                    std::string_view kind) {
   std::vector<const CaffeBlob*> blobs;
   const auto& layers = file.layers();
   for (std::size_t i = 0; i < layers.size(); ++i) {
@@ -257,7 +257,7 @@ inline std::vector<const CaffeBlob*> caffe_blobs_for(const CaffeModel& file, con
     }
     return blobs;
   }
-  return blobs;
+  return std::nullopt;
 }
 
 // Copies the weights of `file` into `model`. `names`, if given, has one entry per model layer
@@ -279,12 +279,13 @@ void import_caffemodel(ModelT& model, const CaffeModel& file, std::span<const st
     const std::string& name = names.empty() ? model.names()[I] : names[I];
     if (name.empty()) return;
     constexpr std::string_view kind = std::remove_cvref_t<decltype(layer)>::spec::kind;
-    const auto sources = caffe_blobs_for(file, name, kind);
+    const auto found = caffe_blobs_for(file, name, kind);
     const std::string where = "layer '" + name + "' (" + std::string(kind) + ")";
     const char* expected_blobs = kind == "BatchNorm" ? " (mean, variance and factor of BatchNorm, then scale and bias of "
                                                        "the Scale layer after it)"
                                                      : " (weight and bias)";
-    if (sources.empty() && file.find(name) == nullptr) throw IoError(file.path(), "has no " + where + " that the model needs");
+    if (!found) throw IoError(file.path(), "has no " + where + " that the model needs");
+    const auto& sources = *found;
     if (sources.size() != params.size())
       throw IoError(file.path(), where + " has " + std::to_string(sources.size()) + " blobs, the model expects " +
                                      std::to_string(params.size()) + expected_blobs);

@@ -86,16 +86,7 @@ void save_checkpoint(const std::filesystem::path& path, ModelT& model, const Sol
   using T = typename ModelT::value_type;
   auto params = model.parameters();
   const auto streams = model.random_streams();
-  if (solver != nullptr && !solver->history().empty()) {
-    // Never write a checkpoint that load_checkpoint would refuse.
-    if (solver->history().size() != params.size())
-      throw Error("save_checkpoint: the solver holds momentum for " + std::to_string(solver->history().size()) +
-                  " blobs, the model has " + std::to_string(params.size()) + ": it belongs to another model");
-    for (std::size_t i = 0; i < params.size(); ++i)
-      if (solver->history()[i].size() != params[i].param->size())
-        throw Error("save_checkpoint: the solver's momentum blob " + std::to_string(i) + " does not fit " +
-                    params[i].layer + "." + params[i].param->name + ": it belongs to another model");
-  }
+  if (solver != nullptr) solver->check_fits(params);  // never write a checkpoint load_checkpoint would refuse
   io::write_atomically(path, [&](std::FILE* file) {
     std::fwrite(io::checkpoint_magic, 1, sizeof io::checkpoint_magic, file);
     std::fwrite(&io::checkpoint_version, sizeof io::checkpoint_version, 1, file);

@@ -31,12 +31,12 @@ class FeatureCache {
   template <Dataset D>
   FeatureCache(ModelT& model, const D& data, int views, bool augment, std::uint64_t seed, int batch_size = 64,
                Progress* progress = nullptr)
-      : samples_(data.size()), views_(augment ? views : 1) {
+      : views_(augment ? views : 1) {
     if (views_ <= 0) throw Error("FeatureCache: needs at least one view per image, got " + std::to_string(views));
-    for_each_size([&]<std::size_t I>(std::size_t size) { store_[I].resize(samples_ * std::size_t(views_) * size); });
+    for_each_size([&]<std::size_t I>(std::size_t size) { store_[I].resize(data.size() * std::size_t(views_) * size); });
     // Epochs 1..V of an unshuffled loader with V views give every sample each view once.
     BatchLoader<D> loader(data, {.batch_size = batch_size, .augment = augment, .seed = seed, .views = views_});
-    if (progress) progress->start("caching features", samples_ * std::size_t(views_));
+    if (progress) progress->start("caching features", data.size() * std::size_t(views_));
     std::size_t done = 0;
     for (int epoch = 1; epoch <= views_; ++epoch) {
       std::size_t sample = 0;
@@ -48,7 +48,7 @@ class FeatureCache {
           for (int s = 0; s < n; ++s) {
             const std::size_t at = sample + std::size_t(s);
             const auto view = view_of(at, std::uint64_t(epoch), views_);
-            std::copy(f + s * size, f + (s + 1) * size, slot<I>(at, view));
+            std::copy(f + s * size, f + (s + 1) * size, store_[I].data() + offset<I>(at, view));
           }
         });
         sample += std::size_t(n);
@@ -59,13 +59,10 @@ class FeatureCache {
     if (progress) progress->finish();
   }
 
-  [[nodiscard]] int views() const { return views_; }
-  [[nodiscard]] std::size_t samples() const { return samples_; }
-
   // Base I's features of view `view` of `sample`.
   template <std::size_t I>
   [[nodiscard]] const T* features(std::size_t sample, std::uint64_t view) const {
-    return store_[I].data() + (sample * std::size_t(views_) + std::size_t(view)) * ModelT::template feature_size<I>;
+    return store_[I].data() + offset<I>(sample, view);
   }
 
   // Runs the model's training forward pass on the cached features of these samples in the
@@ -84,12 +81,6 @@ class FeatureCache {
     return model.forward_from_features(std::span<const T* const, base_count>(pointers), n, mode);
   }
 
-  [[nodiscard]] std::size_t bytes() const {
-    std::size_t total = 0;
-    for (const auto& s : store_) total += s.size() * sizeof(T);
-    return total;
-  }
-
  private:
   template <class F>
   static void for_each_size(F&& f) {
@@ -98,11 +89,10 @@ class FeatureCache {
     }(std::make_index_sequence<base_count>{});
   }
   template <std::size_t I>
-  T* slot(std::size_t sample, std::uint64_t view) {
-    return store_[I].data() + (sample * std::size_t(views_) + std::size_t(view)) * ModelT::template feature_size<I>;
+  [[nodiscard]] std::size_t offset(std::size_t sample, std::uint64_t view) const {
+    return (sample * std::size_t(views_) + std::size_t(view)) * ModelT::template feature_size<I>;
   }
 
-  std::size_t samples_;
   int views_;
   std::array<std::vector<T>, base_count> store_;
   std::array<std::vector<T>, base_count> staging_;

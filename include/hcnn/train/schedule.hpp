@@ -35,21 +35,37 @@ struct Schedule {
   static Schedule fixed() { return {}; }
   static Schedule step(std::int64_t step_size, double gamma = 0.1) {
     if (step_size <= 0) throw Error("Schedule::step: step_size must be positive, got " + std::to_string(step_size));
-    return {.kind = Kind::step, .gamma = gamma, .step_size = step_size};
+    Schedule s;
+    s.kind = Kind::step;
+    s.gamma = gamma;
+    s.step_size = step_size;
+    return s;
   }
   static Schedule multistep(std::vector<std::int64_t> steps, double gamma = 0.1) {
     if (!std::is_sorted(steps.begin(), steps.end())) throw Error("Schedule::multistep: the steps must be increasing");
-    return {.kind = Kind::multistep, .gamma = gamma, .steps = std::move(steps)};
+    Schedule s;
+    s.kind = Kind::multistep;
+    s.gamma = gamma;
+    s.steps = std::move(steps);
+    return s;
   }
   static Schedule poly(std::int64_t max_iter, double power = 1.0) {
     if (max_iter <= 0) throw Error("Schedule::poly: max_iter must be positive, got " + std::to_string(max_iter));
-    return {.kind = Kind::poly, .power = power, .max_iter = max_iter};
+    Schedule s;
+    s.kind = Kind::poly;
+    s.power = power;
+    s.max_iter = max_iter;
+    return s;
   }
   static Schedule warmup_cosine(std::int64_t warmup, std::int64_t max_iter) {
     if (warmup < 0 || max_iter <= warmup)
       throw Error("Schedule::warmup_cosine: needs 0 <= warmup < max_iter, got " + std::to_string(warmup) + " and " +
                   std::to_string(max_iter));
-    return {.kind = Kind::warmup_cosine, .max_iter = max_iter, .warmup = warmup};
+    Schedule s;
+    s.kind = Kind::warmup_cosine;
+    s.max_iter = max_iter;
+    s.warmup = warmup;
+    return s;
   }
 
   [[nodiscard]] double multiplier(std::int64_t iter) const {

@@ -35,14 +35,7 @@ class SgdSolver {
     if (history_.empty()) {
       for (const auto& p : params) history_.emplace_back(p.param->size());
     }
-    if (history_.size() != params.size())
-      throw Error("SgdSolver: the solver holds " + std::to_string(history_.size()) + " momentum blobs but was given " +
-                  std::to_string(params.size()) + " parameters");
-    for (std::size_t i = 0; i < params.size(); ++i)
-      if (history_[i].size() != params[i].param->size())
-        throw Error("SgdSolver: momentum blob " + std::to_string(i) + " holds " + std::to_string(history_[i].size()) +
-                    " values but parameter " + params[i].layer + "." + params[i].param->name + " has " +
-                    std::to_string(params[i].param->size()) + ": this solver was made for another model");
+    check_fits(params);
     for (std::size_t i = 0; i < params.size(); ++i) {
       Param<T, Backend>& p = *params[i].param;
       if (!p.trained()) continue;
@@ -59,6 +52,20 @@ class SgdSolver {
         w[j] -= v[j];
       }
     }
+  }
+
+  // Throws unless the momentum history (if any) has one blob of the right size per parameter:
+  // a solver belongs to the model it was first stepped on.
+  void check_fits(std::span<const NamedParam<T, Backend>> params) const {
+    if (history_.empty()) return;
+    if (history_.size() != params.size())
+      throw Error("SgdSolver: the solver holds " + std::to_string(history_.size()) + " momentum blobs but was given " +
+                  std::to_string(params.size()) + " parameters: it was made for another model");
+    for (std::size_t i = 0; i < params.size(); ++i)
+      if (history_[i].size() != params[i].param->size())
+        throw Error("SgdSolver: momentum blob " + std::to_string(i) + " holds " + std::to_string(history_[i].size()) +
+                    " values but parameter " + params[i].layer + "." + params[i].param->name + " has " +
+                    std::to_string(params[i].param->size()) + ": this solver was made for another model");
   }
 
   [[nodiscard]] Sgd& config() { return config_; }

@@ -32,17 +32,6 @@ inline constexpr Strategy base_top_layers{Strategy::all, 1, "into the bases' top
 inline constexpr Strategy whole_network{Strategy::all, Strategy::all, "whole network"};
 }  // namespace strategy
 
-// The first layer that trains when the top `weight_layers` weight layers of N do (all: 0).
-template <NetSpec N>
-std::size_t first_trainable_layer(int weight_layers) {
-  if (weight_layers < 0) return 0;
-  if (weight_layers == 0) return N::depth;
-  int seen = 0;
-  for (std::size_t i = N::depth; i-- > 0;)
-    if (N::is_weight_layer[i] && ++seen == weight_layers) return i;
-  return 0;  // fewer weight layers than asked: all of them
-}
-
 template <class M>
 void apply_strategy(M& model, const Strategy& s) {
   using N = typename M::net;
@@ -52,7 +41,7 @@ void apply_strategy(M& model, const Strategy& s) {
   } else if constexpr (is_average<N>) {
     model.for_each_base([&]<std::size_t I>(auto& base) { apply_strategy(base, s); });
   } else {
-    model.freeze_below(first_trainable_layer<N>(s.top_weight_layers));
+    model.freeze_below(s.top_weight_layers < 0 ? 0 : top_weight_layer_index<N>(std::size_t(s.top_weight_layers)));
   }
 }
 
