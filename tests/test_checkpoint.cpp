@@ -156,3 +156,41 @@ TEST_CASE("A failed save leaves the previous checkpoint intact and no temporary 
   for (const auto& entry : std::filesystem::directory_iterator(dir.path()))
     CHECK(entry.path().filename().string().find(".tmp") == std::string::npos);
 }
+
+TEST_CASE("A checkpoint records its architecture and metadata, and refuses another architecture", "[checkpoint]") {
+  TempDir dir;
+  Model<Tiny> model(1);
+  save_checkpoint(dir / "meta.ckpt", model, nullptr,
+                  CheckpointInfo{.iteration = 5, .epoch = 2, .metadata = {{"classes", "a\nb\nc\nd"}, {"note", ""}}});
+  const CheckpointInfo info = read_checkpoint_info(dir / "meta.ckpt");
+  CHECK(info.iteration == 5);
+  CHECK(info.epoch == 2);
+  CHECK(info.architecture == architecture<Tiny>());
+  CHECK_THAT(info.architecture, Catch::StartsWith("3x12x12 | conv1 Conv<6> 3x3 pad 1 +ReLU | pool1 MaxPool 2x2/2"));
+  CHECK(info.metadata == std::map<std::string, std::string>{{"classes", "a\nb\nc\nd"}, {"note", ""}});
+
+  // The same blobs, another dropout rate: only the architecture tells them apart.
+  using OtherDropout = Net<Input<3, 12, 12>, Conv<6, 3, 1, 1>, MaxPool<2, 2>, FC<16>, Dropout<0.3f>, Softmax<4>>;
+  Model<OtherDropout> other(2);
+  const auto before = testing::parameter_values(other);
+  CHECK_THROWS_WITH(load_checkpoint(dir / "meta.ckpt", other),
+                    Catch::Contains("meta.ckpt: was saved from another architecture: 'drop2 Dropout p 0.5' where the "
+                                    "model has 'drop2 Dropout p 0.3'"));
+  CHECK(testing::parameter_values(other) == before);
+}
+
+TEST_CASE("Preprocessing round-trips through its text form", "[data]") {
+  const Preprocess p{.resize_mode = Preprocess::Resize::shorter_side, .resize_to = 72, .crop = 64, .bgr = false,
+                     .mean = {120.5f, 115.25f, 100}, .scale = 1.0f / 64};
+  const Preprocess q = parse_preprocess(to_string(p));
+  CHECK(q.resize_mode == p.resize_mode);
+  CHECK(q.resize_to == 72);
+  CHECK(q.crop == 64);
+  CHECK_FALSE(q.bgr);
+  CHECK(q.mean == p.mean);
+  CHECK(q.scale == p.scale);
+  CHECK(to_string(preprocess::caffe_imagenet()) == "resize=exact:256 crop=227 bgr=1 mean=104.007004,116.668999,122.679001 scale=1");
+  CHECK_THROWS_WITH(parse_preprocess("crop=64"), Catch::Contains("is not a preprocessing"));
+  CHECK_THROWS_WITH(parse_preprocess("resize=exact:256 crop=227 bgr=1 mean=nan,1,1 scale=1"),
+                    Catch::Contains("is not a preprocessing"));
+}

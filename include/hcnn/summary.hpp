@@ -10,9 +10,7 @@
 #include <string>
 #include <utility>
 
-#include "average.hpp"
-#include "combination.hpp"
-#include "net.hpp"
+#include "architecture.hpp"
 
 namespace hcnn {
 
@@ -36,12 +34,7 @@ void summary(std::ostream& os, std::string_view title = "") {
     auto row = [&]<std::size_t J>() {
       using L = typename N::template layer<J>;
       constexpr Shape in = N::template shape_before<J>();
-      std::string type = std::string(L::kind);
-      if constexpr (requires { L::out_channels; }) type += "<" + std::to_string(L::out_channels) + ">";
-      if constexpr (requires { L::outputs; }) type += "<" + std::to_string(L::outputs) + ">";
-      if constexpr (requires { L::classes; }) type += "<" + std::to_string(L::classes) + ">";
-      const std::string details = L::describe();
-      if (!details.empty()) type += (details.front() == ' ' ? "" : " ") + details;
+      const std::string type = layer_description<L>();
       os << std::left << std::setw(name_w) << names[J] << std::setw(type_w) << type << std::setw(shape_w)
          << to_string(N::template shape_before<J + 1>()) << std::right << std::setw(num_w)
          << (L::template param_count<in>() ? with_commas(L::template param_count<in>()) : "") << std::setw(num_w)

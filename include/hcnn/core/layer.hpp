@@ -9,6 +9,7 @@
 
 #include <array>
 #include <concepts>
+#include <cstdio>
 #include <cstddef>
 #include <cstdint>
 #include <span>
@@ -46,6 +47,13 @@ concept BoundLayer = requires(B b, const T* in, const T* out, T* dout, T* din, T
   { b.params() } -> std::convertible_to<std::span<Param<T, typename B::backend>>>;
   b.fill(rng, init, last);
 };
+
+// A hyper-parameter in a layer's description: 0.5 -> "0.5", 1e-4 -> "0.0001".
+inline std::string short_float(float value) {
+  char text[32];
+  std::snprintf(text, sizeof text, "%g", double(value));
+  return text;
+}
 
 // What layer specs without weights (pooling, LRN, dropout) share: no parameters, no
 // multiply-adds counted (the paper counts weight layers).

@@ -4,16 +4,22 @@
 // models built from them. The format is versioned and self-describing:
 //
 //   "HCNNCKPT"  u32 version = 2
-//   payload:    u32 element size (4 or 8)   u64 iteration   u64 epoch   u32 blob count
+//   payload:    u32 element size (4 or 8)   u64 iteration   u64 epoch
+//               string architecture (architecture.hpp)   u32 metadata count, per entry string key, value
+//               u32 blob count
 //               per blob: string layer, string name, u32 rank, i32 dims[rank]
 //               per blob: its values (learnable parameters and layer state: BatchNorm statistics)
 //               u8 has solver; if 1: f32 lr, momentum, weight_decay, u32 count, per blob u64 n + values
 //               u32 stream count; per stream: string layer, u64 state[4] (dropout generators)
 //   u32 CRC-32 of the payload
 //
-// Version 1 (no epoch, no streams) is still read. With the streams, the iteration and the
-// epoch, a run resumed from an epoch's checkpoint continues exactly as the uninterrupted run,
-// dropout and BatchNorm included.
+// Version 1 (no epoch, architecture, metadata or streams) is still read. With the streams, the
+// iteration and the epoch, a run resumed from an epoch's checkpoint continues exactly as the
+// uninterrupted run, dropout and BatchNorm included. The architecture string lets a program
+// find out which network type to rebuild (read_checkpoint_info), and loading refuses a
+// checkpoint whose blobs fit but whose architecture differs (another dropout rate, say).
+// Metadata are the caller's: hcnn_classify reads "classes" (one name per line) and
+// "preprocess" (to_string(Preprocess)).
 //
 // (strings are u32 length + bytes, everything little-endian). The structure is checked
 // against the model before anything is written into it, so loading a checkpoint of another
@@ -27,11 +33,13 @@
 #include <cstdio>
 #include <cstring>
 #include <filesystem>
+#include <map>
 #include <string>
 #include <vector>
 
 #include "../core/error.hpp"
 #include "../core/shape.hpp"
+#include "../architecture.hpp"
 #include "../train/sgd.hpp"
 #include "atomic_file.hpp"
 #include "binary.hpp"
@@ -42,6 +50,8 @@ namespace hcnn {
 struct CheckpointInfo {
   std::uint64_t iteration = 0;
   std::uint64_t epoch = 0;  // epochs completed (0 when not saved by a Trainer)
+  std::map<std::string, std::string> metadata;
+  std::string architecture;  // as saved (empty in version 1); save_checkpoint writes the model's
   bool has_solver = false;
 };
 
@@ -74,16 +84,73 @@ class ChecksummedWriter {
   std::uint32_t crc_ = 0;
 };
 
+// The checked payload of a checkpoint's bytes (magic, version and checksum verified), its
+// version, and the reader positioned after the header fields, which it has read into `info`.
+struct CheckpointHeader {
+  std::uint32_t version;
+  std::uint32_t element_size;
+  ByteReader reader;
+};
+
+inline CheckpointHeader read_checkpoint_header(std::span<const std::byte> bytes, const std::filesystem::path& path,
+                                               CheckpointInfo& info) {
+  constexpr std::size_t header = sizeof checkpoint_magic + sizeof(std::uint32_t);
+  if (bytes.size() < header + sizeof(std::uint32_t) ||
+      std::memcmp(bytes.data(), checkpoint_magic, sizeof checkpoint_magic) != 0)
+    throw IoError(path, "not an hcnn checkpoint (no HCNNCKPT header)");
+  std::uint32_t version;
+  std::memcpy(&version, bytes.data() + sizeof checkpoint_magic, sizeof version);
+  if (version != 1 && version != checkpoint_version)
+    throw IoError(path, "checkpoint format version " + std::to_string(version) + ", this hcnn reads versions 1 to " +
+                            std::to_string(checkpoint_version));
+  const auto payload = bytes.subspan(header, bytes.size() - header - sizeof(std::uint32_t));
+  std::uint32_t stored_crc;
+  std::memcpy(&stored_crc, bytes.data() + bytes.size() - sizeof stored_crc, sizeof stored_crc);
+  if (crc32(payload) != stored_crc) throw IoError(path, "checksum mismatch: the checkpoint is corrupt or truncated");
+  CheckpointHeader h{version, 0, ByteReader(payload)};
+  try {
+    h.element_size = h.reader.read<std::uint32_t>("the element size");
+    info.iteration = h.reader.read<std::uint64_t>("the iteration");
+    if (version >= 2) {
+      info.epoch = h.reader.read<std::uint64_t>("the epoch");
+      info.architecture = h.reader.string("the architecture");
+      const auto entries = h.reader.read<std::uint32_t>("the metadata count");
+      for (std::uint32_t i = 0; i < entries; ++i) {
+        std::string key = h.reader.string("a metadata key");
+        info.metadata[std::move(key)] = h.reader.string("a metadata value");
+      }
+    }
+  } catch (const TruncatedError& e) {
+    throw IoError(path, std::string("corrupt checkpoint: ") + e.what());
+  }
+  return h;
+}
+
+// "'a' where the other has 'b'": the first " | "-separated part in which two architectures differ.
+inline std::string first_difference(const std::string& a, const std::string& b) {
+  std::size_t start = 0;
+  while (true) {
+    const std::size_t end_a = std::min(a.find(" | ", start), a.size()), end_b = std::min(b.find(" | ", start), b.size());
+    if (end_a != end_b || a.compare(start, end_a - start, b, start, end_b - start) != 0)
+      return "'" + a.substr(start, end_a - start) + "' where the model has '" + b.substr(start, end_b - start) + "'";
+    if (end_a == a.size()) return "'" + a + "' against '" + b + "'";
+    start = end_a + 3;
+  }
+}
+
 }  // namespace io
 
 // The solver type of a model, spelled out so that `nullptr` can be passed for "no solver".
 template <class ModelT>
 using SolverOf = SgdSolver<typename ModelT::value_type, typename ModelT::backend>;
 
+// Saves the model, the solver (if given) and info's iteration, epoch and metadata; the
+// architecture written is always the model's own.
 template <class ModelT>
-void save_checkpoint(const std::filesystem::path& path, ModelT& model, const SolverOf<ModelT>* solver = nullptr,
-                     std::uint64_t iteration = 0, std::uint64_t epoch = 0) {
+void save_checkpoint(const std::filesystem::path& path, ModelT& model, const SolverOf<ModelT>* solver,
+                     const CheckpointInfo& info) {
   using T = typename ModelT::value_type;
+  const std::string arch = architecture<typename ModelT::net>();
   auto params = model.parameters();
   const auto streams = model.random_streams();
   if (solver != nullptr) solver->check_fits(params);  // never write a checkpoint load_checkpoint would refuse
@@ -92,8 +159,14 @@ void save_checkpoint(const std::filesystem::path& path, ModelT& model, const Sol
     std::fwrite(&io::checkpoint_version, sizeof io::checkpoint_version, 1, file);
     io::ChecksummedWriter out(file);
     out.value(static_cast<std::uint32_t>(sizeof(T)));
-    out.value(iteration);
-    out.value(epoch);
+    out.value(info.iteration);
+    out.value(info.epoch);
+    out.string(arch);
+    out.value(static_cast<std::uint32_t>(info.metadata.size()));
+    for (const auto& [key, value] : info.metadata) {
+      out.string(key);
+      out.string(value);
+    }
     out.value(static_cast<std::uint32_t>(params.size()));
     for (const auto& [layer, p] : params) {
       out.string(layer);
@@ -125,6 +198,21 @@ void save_checkpoint(const std::filesystem::path& path, ModelT& model, const Sol
   });
 }
 
+template <class ModelT>
+void save_checkpoint(const std::filesystem::path& path, ModelT& model, const SolverOf<ModelT>* solver = nullptr,
+                     std::uint64_t iteration = 0) {
+  save_checkpoint(path, model, solver, CheckpointInfo{.iteration = iteration});
+}
+
+// A checkpoint's header (iteration, epoch, architecture, metadata) without a model: how a
+// program learns which network type to build before loading. Checks the checksum too.
+inline CheckpointInfo read_checkpoint_info(const std::filesystem::path& path) {
+  const io::MappedFile file(path);
+  CheckpointInfo info;
+  io::read_checkpoint_header(file.bytes(), path, info);
+  return info;
+}
+
 // Restores `model` (and `solver`, if given and saved) from the bytes of a checkpoint; `path`
 // names them in errors. Everything is validated first; on any error nothing is changed and an
 // IoError names the file and the problem.
@@ -132,24 +220,15 @@ template <class ModelT>
 CheckpointInfo load_checkpoint(std::span<const std::byte> bytes, const std::filesystem::path& path, ModelT& model,
                                SolverOf<ModelT>* solver = nullptr) {
   using T = typename ModelT::value_type;
-  constexpr std::size_t header = sizeof io::checkpoint_magic + sizeof(std::uint32_t);
-  if (bytes.size() < header + sizeof(std::uint32_t) ||
-      std::memcmp(bytes.data(), io::checkpoint_magic, sizeof io::checkpoint_magic) != 0)
-    throw IoError(path, "not an hcnn checkpoint (no HCNNCKPT header)");
-  std::uint32_t version;
-  std::memcpy(&version, bytes.data() + sizeof io::checkpoint_magic, sizeof version);
-  if (version != 1 && version != io::checkpoint_version)
-    throw IoError(path, "checkpoint format version " + std::to_string(version) + ", this hcnn reads versions 1 to " +
-                            std::to_string(io::checkpoint_version));
-  const auto payload = bytes.subspan(header, bytes.size() - header - sizeof(std::uint32_t));
-  std::uint32_t stored_crc;
-  std::memcpy(&stored_crc, bytes.data() + bytes.size() - sizeof stored_crc, sizeof stored_crc);
-  if (io::crc32(payload) != stored_crc) throw IoError(path, "checksum mismatch: the checkpoint is corrupt or truncated");
-
+  CheckpointInfo info;
+  io::CheckpointHeader header = io::read_checkpoint_header(bytes, path, info);
+  const std::uint32_t version = header.version;
+  if (header.element_size != sizeof(T))
+    throw IoError(path, "holds " + std::to_string(header.element_size * 8) + "-bit values, the model has " +
+                            std::to_string(sizeof(T) * 8) + "-bit parameters");
   auto params = model.parameters();
   auto streams = model.random_streams();
   std::vector<std::array<std::uint64_t, 4>> stream_states;
-  CheckpointInfo info;
   struct Restore {
     std::span<const std::byte> from;
     T* to;
@@ -158,13 +237,7 @@ CheckpointInfo load_checkpoint(std::span<const std::byte> bytes, const std::file
   std::vector<std::span<const std::byte>> history;
   Sgd config;
   try {
-    io::ByteReader in(payload);
-    const auto element = in.read<std::uint32_t>("the element size");
-    if (element != sizeof(T))
-      throw IoError(path, "holds " + std::to_string(element * 8) + "-bit values, the model has " +
-                              std::to_string(sizeof(T) * 8) + "-bit parameters");
-    info.iteration = in.read<std::uint64_t>("the iteration");
-    if (version >= 2) info.epoch = in.read<std::uint64_t>("the epoch");
+    io::ByteReader& in = header.reader;
     const auto count = in.read<std::uint32_t>("the blob count");
     std::vector<std::size_t> sizes;
     for (std::uint32_t i = 0; i < count; ++i) {
@@ -226,6 +299,10 @@ CheckpointInfo load_checkpoint(std::span<const std::byte> bytes, const std::file
       }
     }
     if (in.remaining() != 0) throw IoError(path, std::to_string(in.remaining()) + " unexpected bytes at the end");
+    // The blobs fit; a difference they cannot show (a dropout rate, an LRN constant) still counts.
+    const std::string model_architecture = architecture<typename ModelT::net>();
+    if (version >= 2 && info.architecture != model_architecture)
+      throw IoError(path, "was saved from another architecture: " + io::first_difference(info.architecture, model_architecture));
   } catch (const io::TruncatedError& e) {
     throw IoError(path, std::string("corrupt checkpoint: ") + e.what());
   }

@@ -12,9 +12,11 @@
 
 #include <algorithm>
 #include <array>
-#include <initializer_list>
+#include <cmath>
 #include <cstdint>
+#include <cstdio>
 #include <cstdlib>
+#include <initializer_list>
 #include <filesystem>
 #include <memory>
 #include <span>
@@ -211,6 +213,35 @@ struct Preprocess {
 
   [[nodiscard]] Shape shape() const { return {3, crop, crop}; }
 };
+
+// Preprocess as one line of text (what a checkpoint's "preprocess" metadata holds), and back:
+// "resize=exact:256 crop=227 bgr=1 mean=104.007,116.669,122.679 scale=1". The training-only
+// fields (random crop, mirror) are not part of it; a mean image cannot be written.
+inline std::string to_string(const Preprocess& p) {
+  if (!p.mean_image.empty()) throw Error("to_string(Preprocess): a mean image cannot be written as text");
+  char text[256];
+  std::snprintf(text, sizeof text, "resize=%s:%d crop=%d bgr=%d mean=%.9g,%.9g,%.9g scale=%.9g",
+                p.resize_mode == Preprocess::Resize::exact ? "exact" : "shorter_side", p.resize_to, p.crop, int(p.bgr),
+                double(p.mean[0]), double(p.mean[1]), double(p.mean[2]), double(p.scale));
+  return text;
+}
+
+inline Preprocess parse_preprocess(const std::string& text) {
+  Preprocess p;
+  char mode[16] = {};
+  int bgr = 1;
+  double m0, m1, m2, scale;
+  if (std::sscanf(text.c_str(), "resize=%15[a-z_]:%d crop=%d bgr=%d mean=%lf,%lf,%lf scale=%lf", mode, &p.resize_to,
+                  &p.crop, &bgr, &m0, &m1, &m2, &scale) != 8 ||
+      (std::string(mode) != "exact" && std::string(mode) != "shorter_side") || p.crop <= 0 || p.resize_to < 0 ||
+      !std::isfinite(m0) || !std::isfinite(m1) || !std::isfinite(m2) || !std::isfinite(scale))
+    throw Error("parse_preprocess: '" + text + "' is not a preprocessing (resize=MODE:N crop=N bgr=0|1 mean=B,G,R scale=S)");
+  p.resize_mode = std::string(mode) == "exact" ? Preprocess::Resize::exact : Preprocess::Resize::shorter_side;
+  p.bgr = bgr != 0;
+  p.mean = {float(m0), float(m1), float(m2)};
+  p.scale = float(scale);
+  return p;
+}
 
 namespace preprocess {
 // CaffeNet (the paper's D): 256x256, centre 227, BGR minus the ImageNet mean image's channel means.

@@ -20,10 +20,7 @@ struct Dropout : ShapePreservingSpec {
   static constexpr std::string_view name_prefix = "drop";
   static constexpr float probability = P;
 
-  static std::string describe() {
-    std::string p = std::to_string(P);
-    return "p " + p.substr(0, p.find_last_not_of('0') + 1);
-  }
+  static std::string describe() { return "p " + short_float(P); }
 };
 
 }  // namespace hcnn

@@ -23,7 +23,13 @@ struct LRN : ShapePreservingSpec {
   static constexpr int size = Size;
   static constexpr float alpha = Alpha, beta = Beta, k = K;
 
-  static std::string describe() { return "size " + std::to_string(Size); }
+  // Caffe's defaults go unsaid, so CaffeNet's reads "size 5".
+  static std::string describe() {
+    std::string s = "size " + std::to_string(Size);
+    if (Alpha != 1e-4f || Beta != 0.75f || K != 1.0f)
+      s += " alpha " + short_float(Alpha) + " beta " + short_float(Beta) + " k " + short_float(K);
+    return s;
+  }
 };
 
 }  // namespace hcnn

@@ -17,6 +17,7 @@
 #include <cstdio>
 #include <filesystem>
 #include <fstream>
+#include <map>
 #include <memory>
 #include <optional>
 #include <span>
@@ -43,6 +44,7 @@ struct TrainOptions {
   std::uint64_t seed = 1;      // shuffling, views
   std::filesystem::path log_csv;     // one row per epoch, appended
   std::filesystem::path checkpoint;  // written after every epoch; fit() resumes from it if it exists
+  std::map<std::string, std::string> checkpoint_metadata;  // e.g. "classes", "preprocess" for hcnn_classify
   ProgressStyle progress = ProgressStyle::automatic;
 };
 
@@ -152,7 +154,9 @@ class Trainer {
       if (test != nullptr) report.test = evaluate(*model_, *test, options_.batch_size);
       epochs_done_ = epoch;
       if (!options_.checkpoint.empty())
-        save_checkpoint(options_.checkpoint, *model_, &solver_, iteration_, std::uint64_t(epochs_done_));
+        save_checkpoint(options_.checkpoint, *model_, &solver_,
+                        CheckpointInfo{.iteration = iteration_, .epoch = std::uint64_t(epochs_done_),
+                                       .metadata = options_.checkpoint_metadata});
       log(report);
       reports.push_back(report);
     }
