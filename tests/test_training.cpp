@@ -111,9 +111,18 @@ TEST_CASE("Training from cached features equals recomputing the frozen bases", "
   Trainer without(recomputed, Sgd{.lr = 0.1f}, strategy::combination_layers, options);
   without.fit(data, 3);
   CHECK_FALSE(without.used_cache());
-  const auto a = testing::parameter_values(cached), b = testing::parameter_values(recomputed);
-  REQUIRE(a.size() == b.size());
-  for (std::size_t i = 0; i < a.size(); ++i) CHECK(a[i] == Approx(b[i]).epsilon(1e-5).margin(1e-6));
+  auto require_same = [&] {
+    const auto a = testing::parameter_values(cached), b = testing::parameter_values(recomputed);
+    REQUIRE(a.size() == b.size());
+    for (std::size_t i = 0; i < a.size(); ++i) CHECK(a[i] == Approx(b[i]).epsilon(1e-5).margin(1e-6));
+  };
+  require_same();
+  // A later fit() on another training set caches that set, not the first one.
+  const Patterns more(52);
+  with_cache.fit(more, 5);
+  without.fit(more, 5);
+  CHECK(with_cache.used_cache());
+  require_same();
 }
 
 TEST_CASE("Progress prints plain lines when the output is not a terminal", "[train][progress]") {

@@ -102,9 +102,11 @@ class Trainer {
     std::vector<EpochReport> reports;
     if (epochs_done_ >= epochs) return reports;
     Progress progress(options_.progress);
+    // The cache belongs to this call's training set (a later fit() may train on another).
+    cache_.reset();
     if constexpr (is_combination<typename ModelT::net>) {
       const bool cacheable = options_.cache_features && !model_->any_base_trains() && (options_.views > 0 || !options_.augment);
-      if (cacheable && !cache_)
+      if (cacheable)
         cache_ = std::make_unique<FeatureCache<ModelT>>(*model_, train, options_.views, options_.augment, options_.seed,
                                                         options_.batch_size, &progress);
     }
