@@ -10,7 +10,6 @@
 
 #include <chrono>
 #include <cstdio>
-#include <fstream>
 #include <iostream>
 #include <string>
 #include <thread>
@@ -39,13 +38,6 @@ class RandomImages {
   std::size_t n_;
 };
 
-std::string cpu_model() {
-  std::ifstream in("/proc/cpuinfo");
-  for (std::string line; std::getline(in, line);)
-    if (line.rfind("model name", 0) == 0) return line.substr(line.find(':') + 2);
-  return "unknown CPU";
-}
-
 using Joint = Combination<zoo::SmallD<51>, zoo::SmallVDBN<51>, FC<512>, Softmax<50>>;
 
 double seconds_per_epoch(bool cache, const RandomImages& data, int views, int epochs, double* fill_seconds) {
@@ -73,7 +65,7 @@ int main(int argc, char** argv) {
     else if (arg == "--epochs") epochs = std::stoi(argv[i + 1]);
   }
   const RandomImages data(images);
-  std::printf("CPU: %s, %u hardware threads; compiled for %s (CPU offers %s)\n", cpu_model().c_str(),
+  std::printf("CPU: %s, %u hardware threads; compiled for %s (CPU offers %s)\n", cpu::cpu_model_name().c_str(),
               std::thread::hardware_concurrency(), cpu::compiled_simd(), cpu::cpu_simd());
   std::printf("[SmallD, SmallVDBN]+2CL, strategy softmax + fc-alpha, %zu images, batch 64, %d views, %d epochs\n",
               images, views, epochs);

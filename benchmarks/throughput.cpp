@@ -170,6 +170,8 @@ int main(int argc, char** argv) {
       return arg == "--help" ? 0 : 2;
     }
   }
+  std::printf("CPU: %s; compiled for %s (the CPU offers %s)\n", hcnn::cpu::cpu_model_name().c_str(),
+              hcnn::cpu::compiled_simd(), hcnn::cpu::cpu_simd());
   std::printf("threads: %d (OpenMP)", omp_get_max_threads());
 #ifdef HCNN_BENCH_LIBTORCH
   torch::set_num_threads(omp_get_max_threads());

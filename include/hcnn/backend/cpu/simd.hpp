@@ -10,6 +10,7 @@
 
 #include <cstdio>
 #include <cstdlib>
+#include <fstream>
 #include <string>
 
 namespace hcnn::cpu {
@@ -39,6 +40,14 @@ namespace hcnn::cpu {
   if (__builtin_cpu_supports("sse2")) return "SSE2";
 #endif
   return compiled_simd();
+}
+
+// The CPU's model name (from /proc/cpuinfo on Linux), for benchmarks that must name their CPU.
+inline std::string cpu_model_name() {
+  std::ifstream in("/proc/cpuinfo");
+  for (std::string line; std::getline(in, line);)
+    if (line.rfind("model name", 0) == 0 && line.find(':') != std::string::npos) return line.substr(line.find(':') + 2);
+  return "unknown CPU";
 }
 
 inline void warn_if_compiled_below_cpu() {
