@@ -232,7 +232,9 @@ void copy_parameters(From& from, To& to) {
   std::vector<std::pair<const Param<typename From::value_type, typename From::backend>*,
                         Param<typename To::value_type, typename To::backend>*>>
       pairs;
-  for (auto& [layer, p] : target) {
+  for (auto& named : target) {
+    const std::string& layer = named.layer;
+    auto* p = named.param;
     const auto match = std::find_if(source.begin(), source.end(),
                                     [&](const auto& s) { return s.layer == layer && s.param->name == p->name; });
     if (match == source.end()) throw Error("copy_parameters: the source has no blob " + layer + "." + p->name);
