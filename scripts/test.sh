@@ -18,7 +18,7 @@ cmake -S . -B build -DCMAKE_BUILD_TYPE=Release
 cmake --build build -j2
 
 cmake -S . -B build-asan -DCMAKE_BUILD_TYPE=RelWithDebInfo -DHCNN_SANITIZE=address,undefined
-cmake --build build-asan -j2 --target hcnn_tests hcnn_classify export_random_caffenet
+cmake --build build-asan -j2 --target hcnn_tests hcnn_classify export_random_caffenet save_random_checkpoint
 
 cmake -S . -B build-fuzz -DCMAKE_CXX_COMPILER=clang++ -DHCNN_BUILD_FUZZERS=ON -DHCNN_BUILD_TESTS=OFF \
   -DHCNN_BUILD_EXAMPLES=OFF -DHCNN_INSTALL=OFF -DHCNN_FUZZ_SECONDS="${HCNN_FUZZ_SECONDS:-30}"
