@@ -19,6 +19,7 @@
 #include <cstddef>
 #include <cstdint>
 #include <cstring>
+#include <optional>
 #include <span>
 #include <string>
 #include <string_view>
@@ -200,9 +201,12 @@ class BaseModels {
 
   // Runs every base on its centre crop of the n samples of x.
   void forward(const T* x, int n, Mode mode) {
-    for_each([&]<std::size_t I>(auto& base) {
-      base.forward_with(n, mode, [&](T* input) { centre_crop<SharedInput, Base<I>::input_shape>(x, n, input); });
-    });
+    for_each([&]<std::size_t I>(auto&) { forward_one<I>(x, n, mode); });
+  }
+  // Runs base I alone on its centre crop.
+  template <std::size_t I>
+  void forward_one(const T* x, int n, Mode mode) {
+    get<I>().forward_with(n, mode, [&](T* input) { centre_crop<SharedInput, Base<I>::input_shape>(x, n, input); });
   }
 
   void append_parameters(std::vector<NamedParam<T, Backend>>& all) {
@@ -222,35 +226,69 @@ class BaseModels {
 
 }  // namespace detail
 
-// Copies into `to` every blob of the same layer and name in `from`, after checking them all:
-// how a base pre-trained on its own (step (a) of the paper) enters a Combination, whose
-// model.base<i>() holds the first layers of it under the same names.
-template <class From, class To>
-void copy_parameters(From& from, To& to) {
+namespace detail {
+// Copies into each blob of `to` whose layer `source_layer` maps to a name the blob of that
+// layer and name in `from`, after checking them all (nothing is written if one fails).
+template <class From, class To, class SourceLayer>
+void copy_blobs(From& from, To& to, SourceLayer&& source_layer, const char* who) {
   auto source = from.parameters();
   auto target = to.parameters();
   std::vector<std::pair<const Param<typename From::value_type, typename From::backend>*,
                         Param<typename To::value_type, typename To::backend>*>>
       pairs;
   for (auto& named : target) {
-    const std::string& layer = named.layer;
+    const std::optional<std::string> layer = source_layer(named.layer);
+    if (!layer) continue;
     auto* p = named.param;
     const auto match = std::find_if(source.begin(), source.end(),
-                                    [&](const auto& s) { return s.layer == layer && s.param->name == p->name; });
-    if (match == source.end()) throw Error("copy_parameters: the source has no blob " + layer + "." + p->name);
+                                    [&](const auto& s) { return s.layer == *layer && s.param->name == p->name; });
+    if (match == source.end()) throw Error(std::string(who) + ": the source has no blob " + *layer + "." + p->name);
     if (match->param->dims != p->dims)
-      throw ShapeError("copy_parameters: blob " + layer + "." + p->name + " is " + dims_to_string(match->param->dims) +
-                       " in the source and " + dims_to_string(p->dims) + " in the target");
+      throw ShapeError(std::string(who) + ": blob " + *layer + "." + p->name + " is " +
+                       dims_to_string(match->param->dims) + " in the source and " + named.layer + "." + p->name +
+                       " is " + dims_to_string(p->dims) + " in the target");
     pairs.emplace_back(match->param, p);
   }
   for (auto [from_param, to_param] : pairs) std::copy(from_param->value.begin(), from_param->value.end(), to_param->value.begin());
+}
+}  // namespace detail
+
+// Copies into `to` every blob of the same layer and name in `from`, after checking them all:
+// how a base pre-trained on its own (step (a) of the paper) enters a Combination, whose
+// model.base<i>() holds the first layers of it under the same names.
+template <class From, class To>
+void copy_parameters(From& from, To& to) {
+  detail::copy_blobs(from, to, [](const std::string& layer) { return std::optional<std::string>(layer); },
+                     "copy_parameters");
+}
+
+// Copies whole layers under other names, {target layer, source layer} pairs: a network's
+// pre-trained fc7 into a one-base Combination's fc-alpha ({"cl/fc1", "fc7"}: the paper's single
+// network with its two top layers fine-tuned, Fig. 5b), or a joint's fc-alpha trained on one
+// task into the joint of another.
+template <class From, class To>
+void copy_layers(From& from, To& to, const std::vector<std::pair<std::string, std::string>>& target_from_source) {
+  const auto target = to.parameters();
+  for (const auto& pair : target_from_source)
+    if (std::none_of(target.begin(), target.end(), [&](const auto& named) { return named.layer == pair.first; }))
+      throw Error("copy_layers: the target has no layer " + pair.first + " with blobs");
+  detail::copy_blobs(
+      from, to,
+      [&](const std::string& layer) -> std::optional<std::string> {
+        for (const auto& [to_layer, from_layer] : target_from_source)
+          if (to_layer == layer) return from_layer;
+        return std::nullopt;
+      },
+      "copy_layers");
 }
 
 template <class... Args>
 struct Combination {
   static constexpr std::size_t base_count = detail::leading_bases<Args...>();
   static constexpr std::size_t cl_count = sizeof...(Args) - base_count;
-  static_assert(base_count >= 2, "Combination: needs at least two base networks (Net types or Drop<Net, k>) first");
+  // One base is the paper's single-network transfer (Fig. 5b): the network with its top layers
+  // replaced by the CLs, trained (and cached) like any combination.
+  static_assert(base_count >= 1, "Combination: needs a base network (a Net type or Drop<Net, k>) first");
   static_assert(cl_count >= 1, "Combination: needs at least one combination layer after the bases (e.g. Softmax<N>)");
 
   template <std::size_t I>
@@ -385,6 +423,13 @@ class Model<Combination<Args...>, Backend, T> {
     const bool feeds = head_.input_feeds_training();
     for_each_base([&]<std::size_t I>(auto& base) { base.set_output_feeds_training(feeds); });
     bases_.forward(x, n, mode);
+  }
+
+  // Runs base I alone (a feature cache that holds the others' features already).
+  template <std::size_t I>
+  void forward_base(const T* x, int n, Mode mode = Mode::test) {
+    base<I>().set_output_feeds_training(head_.input_feeds_training());
+    bases_.template forward_one<I>(x, n, mode);
   }
 
   // The same from cached features: features[i] holds n x feature_size<i> values of base i,

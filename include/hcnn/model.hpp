@@ -205,6 +205,8 @@ class Model<N, Backend, T> {
     return acts_[I + 1];
   }
   [[nodiscard]] const Tensor<T, Backend>& output() const { return acts_[depth]; }
+  // The input of the last forward pass (for the CLs of a Combination: the concatenation).
+  [[nodiscard]] const Tensor<T, Backend>& input() const { return acts_[0]; }
   [[nodiscard]] int batch() const { return batch_; }
 
   template <std::size_t I>

@@ -252,19 +252,38 @@ inline Preprocess vgg_imagenet() { return {.crop = 224, .mean = {103.939f, 116.7
 
 // Writes `image` preprocessed into out (3 x crop x crop floats, CHW). `rng` drives the random
 // crop and mirror when they are enabled.
-inline void preprocess_into(const Image& image, const Preprocess& p, float* out, Rng* rng = nullptr) {
-  Image sized = image;
-  if (p.resize_to > 0) {
-    int w = p.resize_to, h = p.resize_to;
-    if (p.resize_mode == Preprocess::Resize::shorter_side) {
-      if (image.width < image.height) h = int((std::int64_t{image.height} * p.resize_to + image.width / 2) / image.width);
-      else w = int((std::int64_t{image.width} * p.resize_to + image.height / 2) / image.height);
-    }
-    sized = resize(image, w, h);
+// The image resized as `p` says (a copy when it says no resize).
+inline Image resized_for(const Image& image, const Preprocess& p) {
+  if (p.resize_to <= 0) return image;
+  int w = p.resize_to, h = p.resize_to;
+  if (p.resize_mode == Preprocess::Resize::shorter_side) {
+    if (image.width < image.height) h = int((std::int64_t{image.height} * p.resize_to + image.width / 2) / image.width);
+    else w = int((std::int64_t{image.width} * p.resize_to + image.height / 2) / image.height);
   }
+  return resize(image, w, h);
+}
+
+inline void check_crop_fits(const Image& sized, const Preprocess& p) {
   if (sized.width < p.crop || sized.height < p.crop)
     throw ShapeError("preprocess: a " + std::to_string(p.crop) + " crop does not fit a " + std::to_string(sized.width) +
                      "x" + std::to_string(sized.height) + " image; resize it first");
+}
+
+// The image resized as `p` says and its centre crop x crop square, still 8-bit RGB (what
+// PreloadedImages keeps).
+inline Image resize_and_crop(const Image& image, const Preprocess& p) {
+  const Image sized = resized_for(image, p);
+  check_crop_fits(sized, p);
+  const int x = (sized.width - p.crop) / 2, y = (sized.height - p.crop) / 2;
+  Image out{p.crop, p.crop, std::vector<std::uint8_t>(std::size_t(p.crop) * p.crop * 3)};
+  for (int row = 0; row < p.crop; ++row)
+    std::copy(sized.pixel(x, y + row), sized.pixel(x, y + row) + 3 * p.crop, out.rgb.data() + std::size_t(row) * p.crop * 3);
+  return out;
+}
+
+inline void preprocess_into(const Image& image, const Preprocess& p, float* out, Rng* rng = nullptr) {
+  const Image sized = resized_for(image, p);
+  check_crop_fits(sized, p);
   int x = (sized.width - p.crop) / 2, y = (sized.height - p.crop) / 2;
   bool flip = false;
   if (rng != nullptr) {

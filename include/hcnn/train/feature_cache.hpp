@@ -5,16 +5,28 @@
 // forward passes. FeatureCache runs the bases once over every (image, view) pair — view v of
 // sample i being the augmentation that BatchLoader gives it with `views` = V, so the cache
 // holds exactly what recomputing would see — and stores each base's features before its
-// trailing dropout, which still drops per step (Model::forward_from_features).
+// trailing dropout, which still drops per step (Model::forward_from_features). Given a
+// FeatureBank, each base's features are looked up there first and computed only if no earlier
+// cache (of any Combination holding the same base) did.
+//
+// evaluate(model, data, bank) and for_each_cached_batch() run a Combination in test mode from
+// the bank's features of each sample's centre view: an experiment that evaluates many
+// combinations of the same bases computes each base's test features once.
 #pragma once
 
 #include <array>
 #include <cstddef>
+#include <memory>
+#include <numeric>
 #include <span>
+#include <string>
 #include <vector>
 
+#include "../architecture.hpp"
 #include "../combination.hpp"
 #include "../io/dataset.hpp"
+#include "feature_bank.hpp"
+#include "metrics.hpp"
 #include "progress.hpp"
 
 namespace hcnn {
@@ -30,43 +42,43 @@ class FeatureCache {
   // `views` fixed views per image (1 without augmentation); `seed` as the loader's.
   template <Dataset D>
   FeatureCache(ModelT& model, const D& data, int views, bool augment, std::uint64_t seed, int batch_size = 64,
-               Progress* progress = nullptr)
+               Progress* progress = nullptr, FeatureBank<T>* bank = nullptr)
       : views_(augment ? views : 1) {
     if (views_ <= 0) throw Error("FeatureCache: needs at least one view per image, got " + std::to_string(views));
-    for_each_size([&]<std::size_t I>(std::size_t size) { store_[I].resize(data.size() * std::size_t(views_) * size); });
-    // Epochs 1..V of an unshuffled loader with V views give every sample each view once.
-    BatchLoader<D> loader(data, {.batch_size = batch_size, .augment = augment, .seed = seed, .views = views_});
-    if (progress) progress->start("caching features", data.size() * std::size_t(views_));
-    std::size_t done = 0;
-    for (int epoch = 1; epoch <= views_; ++epoch) {
-      std::size_t sample = 0;
-      for (Batch batch; loader.next(batch);) {
-        const int n = batch.inputs.batch();
-        model.forward_bases(batch.inputs.data(), n, Mode::test);
-        for_each_size([&]<std::size_t I>(std::size_t size) {
-          const T* f = model.template base_features<I>();
-          for (int s = 0; s < n; ++s) {
-            const std::size_t at = sample + std::size_t(s);
-            const auto view = view_of(at, std::uint64_t(epoch), views_);
-            std::copy(f + s * size, f + (s + 1) * size, store_[I].data() + offset<I>(at, view));
-          }
-        });
-        sample += std::size_t(n);
-        done += std::size_t(n);
-        if (progress) progress->update(done, "");
-      }
+    std::array<std::string, base_count> keys;
+    std::array<std::shared_ptr<std::vector<T>>, base_count> computing;
+    if (bank != nullptr) {
+      const std::string data_key = std::to_string(dataset_fingerprint(data)) + " views " + std::to_string(views_) +
+                                   " augment " + std::to_string(int(augment)) + " seed " + std::to_string(seed) +
+                                   " from " + to_string(ModelT::input_shape);
+      for_each_size([&]<std::size_t I>(std::size_t) {
+        keys[I] = architecture<typename ModelT::net::template base<I>>() + " # " +
+                  std::to_string(parameter_fingerprint(model.template base<I>())) + " # " + data_key;
+        store_[I] = bank->find(keys[I]);
+      });
     }
-    if (progress) progress->finish();
+    bool any = false;
+    for_each_size([&]<std::size_t I>(std::size_t size) {
+      if (store_[I]) return;
+      computing[I] = std::make_shared<std::vector<T>>(data.size() * std::size_t(views_) * size);
+      any = true;
+    });
+    if (any) compute(model, data, augment, seed, batch_size, progress, computing);
+    for_each_size([&]<std::size_t I>(std::size_t) {
+      if (!computing[I]) return;
+      store_[I] = computing[I];
+      if (bank != nullptr) bank->insert(keys[I], store_[I]);
+    });
   }
 
   // Base I's features of view `view` of `sample`.
   template <std::size_t I>
   [[nodiscard]] const T* features(std::size_t sample, std::uint64_t view) const {
-    return store_[I].data() + offset<I>(sample, view);
+    return store_[I]->data() + offset<I>(sample, view);
   }
 
-  // Runs the model's training forward pass on the cached features of these samples in the
-  // view each gets in `epoch`.
+  // Runs the model's forward pass on the cached features of these samples in the view each
+  // gets in `epoch`.
   const Tensor<T>& forward(ModelT& model, std::span<const std::size_t> samples, std::uint64_t epoch, Mode mode) {
     const int n = static_cast<int>(samples.size());
     std::array<const T*, base_count> pointers{};
@@ -82,6 +94,36 @@ class FeatureCache {
   }
 
  private:
+  // One pass over every (sample, view): epochs 1..V of an unshuffled loader with V views give
+  // every sample each view once. Only the bases in `into` run.
+  template <Dataset D>
+  void compute(ModelT& model, const D& data, bool augment, std::uint64_t seed, int batch_size, Progress* progress,
+               std::array<std::shared_ptr<std::vector<T>>, base_count>& into) {
+    BatchLoader<D> loader(data, {.batch_size = batch_size, .augment = augment, .seed = seed, .views = views_});
+    if (progress) progress->start("caching features", data.size() * std::size_t(views_));
+    std::size_t done = 0;
+    for (int epoch = 1; epoch <= views_; ++epoch) {
+      std::size_t sample = 0;
+      for (Batch batch; loader.next(batch);) {
+        const int n = batch.inputs.batch();
+        for_each_size([&]<std::size_t I>(std::size_t size) {
+          if (!into[I]) return;
+          model.template forward_base<I>(batch.inputs.data(), n, Mode::test);
+          const T* f = model.template base_features<I>();
+          for (int s = 0; s < n; ++s) {
+            const std::size_t at = sample + std::size_t(s);
+            const auto view = view_of(at, std::uint64_t(epoch), views_);
+            std::copy(f + s * size, f + (s + 1) * size, into[I]->data() + offset<I>(at, view));
+          }
+        });
+        sample += std::size_t(n);
+        done += std::size_t(n);
+        if (progress) progress->update(done, "");
+      }
+    }
+    if (progress) progress->finish();
+  }
+
   template <class F>
   static void for_each_size(F&& f) {
     [&]<std::size_t... I>(std::index_sequence<I...>) {
@@ -94,8 +136,63 @@ class FeatureCache {
   }
 
   int views_;
-  std::array<std::vector<T>, base_count> store_;
+  std::array<std::shared_ptr<const std::vector<T>>, base_count> store_;
   std::array<std::vector<T>, base_count> staging_;
 };
+
+// Runs a Combination in test mode over `data` in order, from the bank's features of each
+// sample's centre view, and calls f(first_sample, labels, output) after each batch; the model's
+// activations (model.head().activation<k>()) are those of the batch.
+template <class ModelT, Dataset D, class F>
+  requires is_combination<typename ModelT::net>
+void for_each_cached_batch(ModelT& model, const D& data, FeatureBank<typename ModelT::value_type>& bank, F&& f,
+                           int batch_size = 64) {
+  if (data.shape() != ModelT::input_shape)
+    throw ShapeError("evaluate: the dataset gives " + to_string(data.shape()) + " samples, the model expects " +
+                     to_string(ModelT::input_shape));
+  FeatureCache<ModelT> cache(model, data, 1, false, 0, batch_size, nullptr, &bank);
+  std::vector<std::size_t> samples;
+  std::vector<int> labels;
+  for (std::size_t at = 0; at < data.size(); at += std::size_t(batch_size)) {
+    samples.resize(std::min(data.size() - at, std::size_t(batch_size)));
+    std::iota(samples.begin(), samples.end(), at);
+    labels.clear();
+    for (std::size_t s : samples) labels.push_back(data.label(s));
+    const auto& output = cache.forward(model, samples, 1, Mode::test);
+    f(at, std::span<const int>(labels), output);
+  }
+}
+
+// evaluate() from cached features: the same figures as evaluate(model, data), with each base's
+// test features computed once per bank.
+template <class ModelT, Dataset D>
+  requires is_combination<typename ModelT::net>
+Accuracy evaluate(ModelT& model, const D& data, FeatureBank<typename ModelT::value_type>& bank, int batch_size = 64) {
+  AccuracyCounter counter;
+  for_each_cached_batch(
+      model, data, bank,
+      [&](std::size_t, std::span<const int> labels, const auto& output) {
+        counter.add(output.data(), ModelT::output_shape.c, labels, model.loss(labels));
+      },
+      batch_size);
+  return counter.result();
+}
+
+// The class probabilities of every sample (data.size() x classes, row-major), from cached
+// features: what averaging several transferred models needs.
+template <class ModelT, Dataset D>
+  requires is_combination<typename ModelT::net>
+std::vector<typename ModelT::value_type> predict(ModelT& model, const D& data,
+                                                 FeatureBank<typename ModelT::value_type>& bank, int batch_size = 64) {
+  constexpr std::size_t classes = std::size_t(ModelT::output_shape.c);
+  std::vector<typename ModelT::value_type> all(data.size() * classes);
+  for_each_cached_batch(
+      model, data, bank,
+      [&](std::size_t first, std::span<const int> labels, const auto& output) {
+        std::copy(output.data(), output.data() + labels.size() * classes, all.begin() + long(first * classes));
+      },
+      batch_size);
+  return all;
+}
 
 }  // namespace hcnn

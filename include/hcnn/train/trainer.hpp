@@ -41,6 +41,7 @@ struct TrainOptions {
   bool augment = true;         // the dataset's random crop and mirror
   int views = 10;              // fixed augmented views per image (0: a fresh view every epoch, no cache)
   bool cache_features = true;  // frozen Combination bases: compute their features once per image and view
+  FeatureBank<float>* feature_bank = nullptr;  // share those features with other models' caches (and the test set's)
   std::uint64_t seed = 1;      // shuffling, views
   std::filesystem::path log_csv;     // one row per epoch, appended
   std::filesystem::path checkpoint;  // written after every epoch; fit() resumes from it if it exists
@@ -108,7 +109,7 @@ class Trainer {
       const bool cacheable = options_.cache_features && !model_->any_base_trains() && (options_.views > 0 || !options_.augment);
       if (cacheable)
         cache_ = std::make_unique<FeatureCache<ModelT>>(*model_, train, options_.views, options_.augment, options_.seed,
-                                                        options_.batch_size, &progress);
+                                                        options_.batch_size, &progress, options_.feature_bank);
     }
     std::unique_ptr<BatchLoader<D>> loader;
     if (!cache_)
@@ -153,7 +154,7 @@ class Trainer {
       report.seconds = progress.seconds();
       report.images_per_second = double(seen.count) / std::max(report.seconds, 1e-9);
       report.from_cache = cache_ != nullptr;
-      if (test != nullptr) report.test = evaluate(*model_, *test, options_.batch_size);
+      if (test != nullptr) report.test = evaluate_test(*test);
       epochs_done_ = epoch;
       if (!options_.checkpoint.empty())
         save_checkpoint(options_.checkpoint, *model_, &solver_,
@@ -177,6 +178,14 @@ class Trainer {
       for (std::size_t s : samples) labels.push_back(train.label(s));
       step(cache_->forward(*model_, samples, std::uint64_t(epoch), Mode::train), labels);
     }
+  }
+
+  // With frozen bases and a bank, the test set's features are computed once too.
+  template <Dataset E>
+  Accuracy evaluate_test(const E& test) {
+    if constexpr (is_combination<typename ModelT::net>)
+      if (cache_ && options_.feature_bank != nullptr) return evaluate(*model_, test, *options_.feature_bank, options_.batch_size);
+    return evaluate(*model_, test, options_.batch_size);
   }
 
   // Picks up where the checkpoint (if any) left off; only once per Trainer.
