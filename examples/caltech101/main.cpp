@@ -354,6 +354,7 @@ class Experiment {
     std::printf("\n(b) training the combination networks on the source task (frozen bases, %d views, %d epochs, %d seeds)\n",
                 s_.views, s_.head_epochs, s_.seeds);
     for (int seed = 1; seed <= s_.seeds; ++seed) {
+      const auto stage = std::chrono::steady_clock::now();
       auto hom = std::make_unique<Model<SourceJoint<D, D>>>(seed);
       auto het = std::make_unique<Model<SourceJoint<D, VD>>>(seed);
       train_source("table2", "[D,D']+2CL", *hom, d, d2, seed, source_train, source_test);
@@ -364,9 +365,11 @@ class Experiment {
       train_variant<SourceJoint5c>("3CL 512-768 (Fig. 5c)", d, vd, seed, source_train, source_test);
       train_variant<SourceJoint5d>("3CL 512-768 (Fig. 5d)", d, vd, seed, source_train, source_test);
 
-      std::printf("\n(c) transfer to the target task, seed %d\n", seed);
+      std::printf("  (step (b), seed %d: %.0f s)\n\n(c) transfer to the target task, seed %d\n", seed,
+                  seconds_since(stage), seed);
+      const auto transfer_start = std::chrono::steady_clock::now();
       transfer(seed, d, d2, vd, *hom, *het, target_train, target_test);
-      std::printf("\n");
+      std::printf("  (step (c), seed %d: %.0f s)\n\n", seed, seconds_since(transfer_start));
     }
     std::printf("feature bank: %zu entries, %.0f MB\n", bank_.entries(), double(bank_.bytes()) / 1e6);
     results_.write_csv(s_.out / "results.csv");
