@@ -433,7 +433,7 @@ class Experiment {
     copy_parameters(b, joint.template base<1>());
     Trainer(joint, Sgd{.lr = 0.01f}, strategy::combination_layers,
             options("source_" + file_name(row) + "_seed" + std::to_string(seed), s_.head_epochs, train.size(), seed, false))
-        .fit(train, s_.head_epochs);
+        .fit(train, s_.head_epochs, test);
     last_ = evaluate(joint, test, bank_);
     results_.add(table, row, "source", seed, last_);
   }
@@ -480,7 +480,7 @@ class Experiment {
     copy_layers(base, *model, {{"cl/fc1", penultimate}});
     Trainer(*model, Sgd{.lr = 0.01f}, strategy::combination_layers,
             options("target_" + file_name(name) + "_seed" + std::to_string(seed), s_.head_epochs, train.size(), seed, false))
-        .fit(train, s_.head_epochs);
+        .fit(train, s_.head_epochs, test);
     results_.add("table2", name, "target", seed, evaluate(*model, test, bank_));
     return model;
   }
@@ -512,7 +512,7 @@ class Experiment {
     const std::string log = "target_" + file_name(name) + "_" + file_name(std::string(strategy.name)) + "_seed" +
                             std::to_string(seed);
     Trainer(*model, Sgd{.lr = 0.01f}, strategy, options(log, s_.head_epochs, train.size(), seed, false))
-        .fit(train, s_.head_epochs);
+        .fit(train, s_.head_epochs, test);
     last_ = evaluate(*model, test, bank_);
     if (table4) results_.add("table4", std::string(strategy.name), "target", seed, last_);
     return model;
@@ -705,6 +705,7 @@ class Experiment {
 }  // namespace
 
 int main(int argc, char** argv) {
+  std::setvbuf(stdout, nullptr, _IOLBF, 0);  // progress goes to stderr: keep the two in order in a log
   try {
     Experiment(parse(argc, argv)).run();
   } catch (const std::exception& e) {
