@@ -8,6 +8,8 @@
 //   hcnn_classify --checkpoint joint.ckpt IMAGE...
 #include <hcnn/hcnn.hpp>
 
+#include "caltech101/models.hpp"
+
 #include <algorithm>
 #include <cmath>
 #include <cstdio>
@@ -86,9 +88,9 @@ Classifier make_classifier(const CaffeModel& file, std::string name, const Prepr
 }
 
 // The networks --checkpoint rebuilds, recognised by the architecture a checkpoint records: the
-// small experiment's bases, [D,VD]+2CL, [D,D']+2CL and their averages for 50 target classes
-// (a Combination's architecture does not depend on its bases' source classes). The
-// experiment's further variants belong here as they are added.
+// small networks, [D,VD]+2CL, [D,D']+2CL and their averages for 50 target classes (a
+// Combination's architecture does not depend on its bases' source classes), and what
+// hcnn_caltech101 saves (examples/caltech101/models.hpp: its bases and target-task models).
 template <class N>
 struct Known {
   using net = N;
@@ -103,7 +105,13 @@ const auto known_checkpoints = std::make_tuple(
     Known<Combination<SmallD, SmallVDBN, FC<512>, Softmax<target_classes>>>{"[D,VD]+2CL (SmallD, SmallVDBN, fc 512)"},
     Known<Combination<SmallD, SmallD, FC<512>, Softmax<target_classes>>>{"[D,D']+2CL (SmallD, SmallD, fc 512)"},
     Known<Average<SmallD, SmallVDBN>>{"[D,VD]+avg (SmallD, SmallVDBN)"},
-    Known<Average<SmallD, SmallD>>{"[D,D']+avg (SmallD, SmallD)"});
+    Known<Average<SmallD, SmallD>>{"[D,D']+avg (SmallD, SmallD)"},
+    Known<caltech101::D>{"hcnn_caltech101 base D (SmallD<51>)"},
+    Known<caltech101::VD>{"hcnn_caltech101 base VD (SmallVDBN<51>)"},
+    Known<caltech101::TargetJoint<caltech101::D, caltech101::VD>>{"hcnn_caltech101 [D,VD]+2CL"},
+    Known<caltech101::TargetJoint<caltech101::D, caltech101::D>>{"hcnn_caltech101 [D,D']+2CL"},
+    Known<caltech101::TargetSingle<caltech101::D>>{"hcnn_caltech101 D (fc7 and the softmax fine-tuned)"},
+    Known<caltech101::TargetSingle<caltech101::VD>>{"hcnn_caltech101 VD (fc15 and the softmax fine-tuned)"});
 
 std::vector<std::string> split_lines(const std::string& text) {
   std::vector<std::string> lines;

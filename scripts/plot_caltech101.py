@@ -4,7 +4,7 @@
     python3 scripts/plot_caltech101.py [RESULTS_DIR]      (default: caltech101-results)
 
 Reads RESULTS_DIR/logs/*.csv, fig3_*.csv and fig4_*.csv and writes, in RESULTS_DIR:
-  training_curves.png  loss and test top-1 per epoch: the bases' pre-training and the target heads
+  training_curves.png  loss and top-1 per epoch: the bases' pre-training and the target models
   fig3.png             the paper's Fig. 3: per-unit gradient of each class's log-posterior at the
                        concatenation, averaged over classes and sorted per base, for a homogeneous
                        ([D,D']) and a heterogeneous ([D,VD]) pair, and the units' mean activations
@@ -51,10 +51,11 @@ def training_curves(folder):
             log = read_columns(path)
             name = os.path.basename(path)[:-4]
             epoch = numbers(log["epoch"])
-            axes[row][0].plot(epoch, numbers(log["train_loss"]), marker=".", label=name)
-            axes[row][1].plot(epoch, 100 * numbers(log["test_top1"]), marker=".", label=name)
+            line, = axes[row][0].plot(epoch, numbers(log["train_loss"]), marker=".", label=name)
+            axes[row][1].plot(epoch, 100 * numbers(log["train_top1"]), linestyle=":", color=line.get_color())
+            axes[row][1].plot(epoch, 100 * numbers(log["test_top1"]), marker=".", color=line.get_color(), label=name)
         axes[row][0].set_title(f"{title}: training loss")
-        axes[row][1].set_title(f"{title}: test top-1 (%)")
+        axes[row][1].set_title(f"{title}: top-1 (%), test (solid) and training (dotted)")
         for ax in axes[row]:
             ax.set_xlabel("epoch")
             ax.grid(alpha=0.3)

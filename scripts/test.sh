@@ -12,7 +12,7 @@ sudo=""
 export DEBIAN_FRONTEND=noninteractive
 $sudo apt-get update
 $sudo apt-get install -y cmake g++ make pkg-config libeigen3-dev catch2 libstb-dev dataset-fashion-mnist \
-  clang libomp-dev libclang-rt-14-dev
+  clang libomp-dev libclang-rt-14-dev python3-matplotlib python3-sklearn
 
 cmake -S . -B build -DCMAKE_BUILD_TYPE=Release
 cmake --build build -j2
@@ -25,5 +25,5 @@ cmake -S . -B build-fuzz -DCMAKE_CXX_COMPILER=clang++ -DHCNN_BUILD_FUZZERS=ON -D
 cmake --build build-fuzz -j2
 
 ctest --test-dir build-fuzz --output-on-failure -j2 -L fuzz
-ctest --test-dir build-asan --output-on-failure -j2 -LE "consumer|compile_fail"
+ctest --test-dir build-asan --output-on-failure -j2 -LE "consumer|compile_fail|experiment"
 ctest --test-dir build --output-on-failure -j2

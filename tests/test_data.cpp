@@ -4,6 +4,7 @@
 #include <hcnn/hcnn.hpp>
 #include <stb_image_write.h>
 
+#include <fstream>
 #include <set>
 
 #include "temp_dir.hpp"
@@ -160,6 +161,45 @@ TEST_CASE("ImageFolder reads Caltech-101: classes, counts, a seeded split", "[da
   std::vector<int> per_class(101, 0);
   for (std::size_t i = 0; i < train.size(); ++i) ++per_class[std::size_t(train.label(i))];
   CHECK(std::all_of(per_class.begin(), per_class.end(), [](int n) { return n == 30; }));
+}
+
+TEST_CASE("PreloadedImages serve what ImageFolder decodes, from memory", "[dataset][caltech]") {
+  Preprocess p{.resize_mode = Preprocess::Resize::shorter_side, .resize_to = 72, .crop = 64, .random_crop = true,
+               .mirror = true, .mean = {100, 110, 120}, .scale = 0.02f};
+  const ImageFolder folder(caltech / "images", p);
+  std::vector<LabeledImage> chosen;
+  for (std::size_t i : {std::size_t{0}, std::size_t{1234}, std::size_t{5000}, folder.size() - 1})
+    chosen.push_back({folder.path(i), folder.label(i)});
+  const PreloadedImages preloaded(chosen, 72, p);
+  REQUIRE(preloaded.size() == 4);
+  CHECK(preloaded.shape() == Shape{3, 64, 64});
+  std::vector<float> expected(3 * 64 * 64), got(expected.size());
+  for (std::size_t i = 0; i < chosen.size(); ++i) {
+    CHECK(preloaded.label(i) == chosen[i].label);
+    // The centre 64 of the stored centre 72 is the centre 64 of the resized photograph.
+    preprocess_into(load_image(chosen[i].path), p, expected.data());
+    preloaded.load(i, got.data());
+    CHECK(got == expected);
+  }
+  // Augmentation crops within the stored square: random crops differ from the centre.
+  Rng rng(5, 1);
+  bool differs = false;
+  for (int t = 0; t < 8 && !differs; ++t) {
+    preloaded.load(0, got.data(), &rng);
+    preprocess_into(load_image(chosen[0].path), p, expected.data());
+    differs = got != expected;
+  }
+  CHECK(differs);
+}
+
+TEST_CASE("PreloadedImages refuse a bad image and a crop that does not fit", "[dataset][errors]") {
+  TempDir dir;
+  const auto bad = dir.path() / "bad.jpg";
+  std::ofstream(bad) << "not a JPEG";
+  const Preprocess p{.crop = 64};
+  CHECK_THROWS_WITH(PreloadedImages({{caltech / "images/Faces/image_0001.jpg", 0}, {bad, 1}}, 72, p),
+                    Catch::Contains("bad.jpg") && Catch::Contains("not a JPEG, PNG or BMP"));
+  CHECK_THROWS_AS(PreloadedImages({{caltech / "images/Faces/image_0001.jpg", 0}}, 48, p), ShapeError);
 }
 
 TEST_CASE("Every Caltech-101 photograph decodes and preprocesses", "[dataset][caltech][slow]") {

@@ -175,3 +175,67 @@ TEST_CASE("Three-step training on Fashion-MNIST beats chance clearly", "[train][
   CHECK(combined.top1 > 0.5);
   CHECK(combined.top5 > combined.top1);
 }
+
+TEST_CASE("A FeatureBank shares frozen features between models and never serves stale ones", "[train][cache][bank]") {
+  const Patterns train(24), test(10);
+  FeatureBank<float> bank;
+  TrainOptions options{.batch_size = 8, .views = 2, .feature_bank = &bank, .seed = 3, .progress = ProgressStyle::none};
+  Model<Joint> banked(5), alone(5);
+  Trainer(banked, Sgd{.lr = 0.1f}, strategy::combination_layers, options).fit(train, 2);
+  CHECK(bank.entries() == 2);  // one per base
+  TrainOptions no_bank = options;
+  no_bank.feature_bank = nullptr;
+  Trainer(alone, Sgd{.lr = 0.1f}, strategy::combination_layers, no_bank).fit(train, 2);
+  const auto a = testing::parameter_values(banked), b = testing::parameter_values(alone);
+  REQUIRE(a.size() == b.size());
+  for (std::size_t i = 0; i < a.size(); ++i) CHECK(a[i] == b[i]);
+
+  // Another Combination holding base A (and a one-base one) adds nothing for A.
+  using WithA = Combination<A, FC<7>, Softmax<4>>;
+  Model<WithA> other(9);
+  copy_parameters(banked.base<0>(), other.base<0>());
+  Trainer(other, Sgd{.lr = 0.1f}, strategy::combination_layers, options).fit(train, 1);
+  CHECK(bank.entries() == 2);
+
+  // Evaluating from the bank equals evaluating by recomputing (and adds the test set's entries).
+  const Accuracy recomputed = evaluate(banked, test);
+  const Accuracy cached = evaluate(banked, test, bank);
+  CHECK(bank.entries() == 4);
+  CHECK(cached.top1 == recomputed.top1);
+  CHECK(cached.loss == Approx(recomputed.loss).epsilon(1e-6));
+  Tensor<float> x(int(test.size()), Joint::input_shape);
+  for (std::size_t i = 0; i < test.size(); ++i) test.load(i, x.sample(int(i)), nullptr);
+  const auto p = predict(banked, test, bank);
+  const auto& direct = banked.forward(x, Mode::test);
+  REQUIRE(p.size() == direct.size());
+  for (std::size_t i = 0; i < p.size(); ++i) CHECK(p[i] == Approx(direct[i]).epsilon(1e-5).margin(1e-7));
+
+  // A base whose weights changed is a new entry: its old features are not reused.
+  banked.base<1>().parameters().front().param->value[0] += 0.5f;
+  const Accuracy changed = evaluate(banked, test, bank);
+  CHECK(bank.entries() == 5);
+  CHECK(changed.loss == Approx(evaluate(banked, test).loss).epsilon(1e-6));
+}
+
+TEST_CASE("copy_layers moves whole layers under other names, or nothing", "[combination]") {
+  Model<A> a(1);
+  using Single = Combination<A, FC<5>, Softmax<4>>;  // one base: A's 5-wide FC becomes fc-alpha
+  Model<Single> single(2);
+  const std::string fc = a.names()[top_weight_layer_index<A>(2)];  // the 5-wide FC
+  copy_layers(a, single, {{"cl/fc1", fc}});
+  const auto from = a.parameters(), to = single.parameters();
+  auto blob = [](const auto& all, const std::string& layer, const std::string& name) {
+    for (const auto& p : all)
+      if (p.layer == layer && p.param->name == name) return std::vector<float>(p.param->value.begin(), p.param->value.end());
+    FAIL("no blob " << layer << "." << name);
+    return std::vector<float>{};
+  };
+  CHECK(blob(from, fc, "weight") == blob(to, "cl/fc1", "weight"));
+  CHECK(blob(from, fc, "bias") == blob(to, "cl/fc1", "bias"));
+  const auto before = testing::parameter_values(single);
+  CHECK_THROWS_WITH(copy_layers(a, single, {{"cl/fc1", fc}, {"cl/fc9", fc}}),
+                    Catch::Contains("the target has no layer cl/fc9"));
+  CHECK_THROWS_WITH(copy_layers(a, single, {{"cl/fc2", fc}}),
+                    Catch::Contains("blob " + fc + ".weight is") && Catch::Contains("in the source and cl/fc2.weight is"));
+  CHECK(testing::parameter_values(single) == before);
+}

@@ -2,7 +2,7 @@
 //
 //   hcnn_caltech101 [--full | --tiny] [--data DIR] [--out DIR] [--seeds N] [--base-epochs E]
 //                   [--head-epochs E] [--finetune-epochs E] [--views V] [--deep-seeds N]
-//                   [--split-seed S] [--base-seed S] [--max-images-per-class N]
+//                   [--split-seed S] [--base-seed S] [--max-images-per-class N] [--split-only]
 //
 // The classes are split by a seeded permutation into 51 "source" classes (standing in for
 // ImageNet) and 50 "target" classes (the transfer task, as the paper's transfers to Caltech and
@@ -61,6 +61,7 @@ struct Settings {
   int deep_seeds = 1;  // seeds of Table 4's rows that fine-tune into the bases (no cache: slow)
   std::uint64_t split_seed = 1;
   std::uint64_t base_seed = 1;
+  bool split_only = false;  // write split.csv and stop
 
   static Settings full() {
     Settings s;
@@ -95,7 +96,7 @@ struct Settings {
 constexpr const char* usage =
     "usage: hcnn_caltech101 [--full | --tiny] [--data DIR] [--out DIR] [--seeds N] [--base-epochs E]\n"
     "                       [--head-epochs E] [--finetune-epochs E] [--views V] [--deep-seeds N]\n"
-    "                       [--split-seed S] [--base-seed S] [--max-images-per-class N]\n";
+    "                       [--split-seed S] [--base-seed S] [--max-images-per-class N] [--split-only]\n";
 
 Settings parse(int argc, char** argv) {
   Settings s;
@@ -112,6 +113,10 @@ Settings parse(int argc, char** argv) {
   for (int i = 1; i < argc; ++i) {
     const std::string arg = argv[i];
     if (arg == "--full" || arg == "--tiny") continue;
+    if (arg == "--split-only") {
+      s.split_only = true;
+      continue;
+    }
     if (arg == "--help" || arg == "-h") {
       std::cout << usage;
       std::exit(0);
@@ -330,6 +335,7 @@ class Experiment {
                 "training + %zu test images (split.csv)\n",
                 static_cast<unsigned long long>(s_.split_seed), s_.source_classes, split.source_pretrain.size(),
                 split.source_test.size(), s_.target_classes, split.target_train.size(), split.target_test.size());
+    if (s_.split_only) return;
     Task source = preload(split.source_pretrain, split.source_test, preprocessing({}, 1));
     const auto [mean, scale] = channel_statistics(source.images, source.train_count);
     source.images.preprocessing() = preprocessing(mean, scale);
@@ -338,6 +344,7 @@ class Experiment {
                 stored_size, stored_size, seconds_since(start));
     metadata_["preprocess"] = to_string(target.images.preprocessing());
     metadata_["classes"] = join(split.target_names);
+    source_metadata_ = {{"preprocess", metadata_["preprocess"]}, {"classes", join(split.source_names)}};
 
     const auto source_train = source.train(), source_test = source.test();
     const auto target_train = target.train(), target_test = target.test();
@@ -415,7 +422,8 @@ class Experiment {
     const Accuracy a = evaluate(model, test);
     std::printf("  %s: %.0f s\n", name.c_str(), seconds_since(start));
     results_.add("table2", name, "source", 0, a);
-    save_checkpoint(s_.out / ("base_" + file_name(name) + ".ckpt"), model, nullptr, CheckpointInfo{});
+    save_checkpoint(s_.out / ("base_" + file_name(name) + ".ckpt"), model, nullptr,
+                    CheckpointInfo{.metadata = source_metadata_});
   }
 
   template <class A, class B, class MA, class MB, class E>
@@ -688,7 +696,7 @@ class Experiment {
   }
   static std::string join(const std::vector<std::string>& names) {
     std::string all;
-    for (const auto& n : names) all += n + "\n";
+    for (const auto& n : names) all += (all.empty() ? "" : "\n") + n;
     return all;
   }
   static double seconds_since(std::chrono::steady_clock::time_point start) {
@@ -699,7 +707,8 @@ class Experiment {
   FeatureBank<float> bank_;
   Results results_;
   Accuracy last_;
-  std::map<std::string, std::string> metadata_;
+  std::map<std::string, std::string> metadata_;         // of the target-task checkpoints (hcnn_classify)
+  std::map<std::string, std::string> source_metadata_;  // of the bases'
 };
 
 }  // namespace
