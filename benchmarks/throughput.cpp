@@ -2,7 +2,10 @@
 // CPU at the given batch sizes, GFLOP/s per layer, and the same networks in libtorch measured
 // in the same run, with the ratio hcnn / libtorch (> 1: hcnn is faster).
 //
-//   hcnn_bench_throughput [--net caffenet|vgg19|all] [--batch 1,32] [--repeats 3] [--layers]
+//   hcnn_bench_throughput [--net caffenet|vgg19|small|all] [--batch 1,32] [--repeats 3] [--layers]
+//
+// `small` is the Caltech-101 experiment's zoo::SmallD and zoo::SmallVDBN (3x64x64; the
+// experiment trains them at batch 64).
 //
 // Each measurement is the median of `repeats` timed runs after one warm-up run; hcnn and
 // libtorch runs alternate so that a noisy neighbour hurts both alike.
@@ -62,6 +65,9 @@ torch::nn::Sequential torch_net() {
       if constexpr (L::kind == "Conv") {
         seq->push_back(nn::Conv2d(nn::Conv2dOptions(in.c, L::out_channels, L::kernel)
                                       .stride(L::stride).padding(L::pad).groups(L::groups)));
+        if constexpr (std::same_as<typename L::activation, ReLU>) seq->push_back(nn::ReLU(nn::ReLUOptions(true)));
+      } else if constexpr (L::kind == "BatchNorm") {
+        seq->push_back(nn::BatchNorm2d(nn::BatchNorm2dOptions(in.c).eps(L::eps)));
         if constexpr (std::same_as<typename L::activation, ReLU>) seq->push_back(nn::ReLU(nn::ReLUOptions(true)));
       } else if constexpr (L::kind == "MaxPool") {
         seq->push_back(nn::MaxPool2d(nn::MaxPool2dOptions(L::kernel).stride(L::stride).padding(L::pad).ceil_mode(true)));
@@ -166,7 +172,7 @@ int main(int argc, char** argv) {
     else if (arg == "--repeats" && i + 1 < argc) repeats = std::max(1, std::atoi(argv[++i]));
     else if (arg == "--layers") per_layer = true;
     else {
-      std::fprintf(stderr, "usage: %s [--net caffenet|vgg19|all] [--batch 1,32] [--repeats 3] [--layers]\n", argv[0]);
+      std::fprintf(stderr, "usage: %s [--net caffenet|vgg19|small|all] [--batch 1,32] [--repeats 3] [--layers]\n", argv[0]);
       return arg == "--help" ? 0 : 2;
     }
   }
@@ -182,4 +188,8 @@ int main(int argc, char** argv) {
   std::printf("\n");
   if (net == "caffenet" || net == "all") bench_network<zoo::CaffeNet<1000>>("CaffeNet", batches, repeats, per_layer);
   if (net == "vgg19" || net == "all") bench_network<zoo::VGG19<1000>>("VGG-19", batches, repeats, per_layer);
+  if (net == "small" || net == "all") {
+    bench_network<zoo::SmallD<51>>("SmallD", batches, repeats, per_layer);
+    bench_network<zoo::SmallVDBN<51>>("SmallVDBN", batches, repeats, per_layer);
+  }
 }

@@ -176,10 +176,10 @@ Classifier load_classifier(const std::string& path, const std::optional<std::arr
 }
 
 std::vector<std::string> read_labels(const std::string& path, int classes) {
-  std::ifstream in(path);
-  if (!in) throw IoError(path, "cannot open the labels file");
-  std::vector<std::string> labels;
-  for (std::string line; std::getline(in, line);) labels.push_back(line);
+  const io::MappedFile file(path);  // refuses a folder or a FIFO (without blocking on it), naming it
+  const auto bytes = file.bytes();
+  const std::vector<std::string> labels =
+      split_lines(std::string(reinterpret_cast<const char*>(bytes.data()), bytes.size()));
   if (labels.size() != std::size_t(classes))
     throw IoError(path, "has " + std::to_string(labels.size()) + " lines, expected one per class (" +
                             std::to_string(classes) + ")");

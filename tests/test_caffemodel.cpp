@@ -92,7 +92,7 @@ TEST_CASE("Bad .caffemodel files give an IoError naming the file and the problem
     CHECK_THROWS_WITH(import_caffemodel(model, dir / "absent.caffemodel"),
                       Catch::Contains("absent.caffemodel") && Catch::Contains("No such file"));
   }
-  SECTION("a directory") { CHECK_THROWS_WITH(CaffeModel(dir.path()), Catch::Contains("not a regular file")); }
+  SECTION("a directory") { CHECK_THROWS_WITH(CaffeModel(dir.path()), Catch::Contains("is a folder, not a file")); }
   SECTION("empty") { expect_error({}, "empty file"); }
   SECTION("truncated anywhere") {
     // Every cut either breaks the wire format or leaves a layer the model needs missing.

@@ -4,6 +4,7 @@
 #include <hcnn/hcnn.hpp>
 
 #include <csignal>
+#include <fstream>
 #include <sys/resource.h>
 #include <sys/wait.h>
 #include <unistd.h>
@@ -155,6 +156,37 @@ TEST_CASE("A failed save leaves the previous checkpoint intact and no temporary 
   CHECK(load_checkpoint(dir / "keep.ckpt", reloaded).iteration == 1);
   for (const auto& entry : std::filesystem::directory_iterator(dir.path()))
     CHECK(entry.path().filename().string().find(".tmp") == std::string::npos);
+}
+
+TEST_CASE("A save removes the temporaries of killed writers, never a live writer's", "[checkpoint][errors]") {
+  TempDir dir;
+  Model<Tiny> model(1);
+  // A child killed by SIGXFSZ in the middle of its save leaves its temporary behind.
+  const pid_t child = fork();
+  REQUIRE(child >= 0);
+  if (child == 0) {
+    rlimit limit{1024, 1024};
+    setrlimit(RLIMIT_FSIZE, &limit);
+    save_checkpoint(dir / "run.ckpt", model, nullptr, 2);
+    _exit(0);
+  }
+  int status = 0;
+  waitpid(child, &status, 0);
+  REQUIRE(WIFSIGNALED(status));
+  auto temporaries = [&] {
+    std::vector<std::string> names;
+    for (const auto& entry : std::filesystem::directory_iterator(dir.path()))
+      if (entry.path().filename().string().find(".tmp-") != std::string::npos) names.push_back(entry.path().filename());
+    return names;
+  };
+  REQUIRE(temporaries().size() == 1);
+  // One "of" a live process (this one's parent) must stay: it may be writing right now.
+  const std::string live = ".run.ckpt.tmp-" + std::to_string(::getppid()) + "-0";
+  std::ofstream(dir / live) << "in progress";
+  save_checkpoint(dir / "run.ckpt", model, nullptr, 3);
+  CHECK(temporaries() == std::vector<std::string>{live});
+  CHECK(load_checkpoint(dir / "run.ckpt", model).iteration == 3);
+  CHECK_THROWS_WITH(save_checkpoint("", model), Catch::StartsWith("(empty path): "));
 }
 
 TEST_CASE("A checkpoint records its architecture and metadata, and refuses another architecture", "[checkpoint]") {

@@ -7,6 +7,8 @@
 #include <fstream>
 #include <set>
 
+#include <sys/stat.h>
+
 #include "temp_dir.hpp"
 
 using namespace hcnn;
@@ -217,6 +219,22 @@ TEST_CASE("Every Caltech-101 photograph decodes and preprocesses", "[dataset][ca
   CHECK(sum / (8677.0 * 3 * 64 * 64 / 97) == Approx(110).margin(40));  // mean pixel value, roughly
 }
 
+TEST_CASE("A FIFO, a folder or a symlink loop is refused with an IoError, without blocking", "[dataset][errors]") {
+  TempDir dir;
+  const auto fifo = dir.path() / "photo.jpg";
+  REQUIRE(::mkfifo(fifo.c_str(), 0600) == 0);
+  CHECK_THROWS_WITH(load_image(fifo), Catch::Contains("photo.jpg: not a regular file"));
+  CHECK_THROWS_WITH(load_image(dir.path()), Catch::Contains("is a folder, not a file"));
+  CHECK_THROWS_WITH(load_image(""), Catch::StartsWith("(empty path): "));
+  const auto root = dir.path() / "images";
+  std::filesystem::create_directories(root / "cats");
+  std::filesystem::copy_file(caltech / "images/Faces/image_0001.jpg", root / "cats/1.jpg");
+  std::filesystem::create_symlink("loop", root / "loop");  // points at itself
+  CHECK_THROWS_WITH(ImageFolder(root, Preprocess{}), Catch::Contains("Too many levels of symbolic links"));
+  CHECK_THROWS_AS(ImageFolder(root, Preprocess{}), IoError);
+  CHECK_THROWS_WITH(ImageFolder(root, Preprocess{}), Catch::Contains("loop"));
+}
+
 TEST_CASE("BatchLoader builds batches in the background, shuffled per epoch", "[dataset][caltech]") {
   ImageFolder data(caltech / "images", Preprocess{.resize_to = 72, .crop = 64, .random_crop = true, .mirror = true});
   auto [train, rest] = data.split_per_class(2, 3);  // 202 images
@@ -261,6 +279,9 @@ TEST_CASE("Dataset errors: missing folders, empty classes, a corrupt image in a 
   BatchLoader loader(data, {.batch_size = 2});
   Batch batch;
   CHECK_THROWS_WITH(loader.next(batch), Catch::Contains("b.JPG") && Catch::Contains("cannot decode"));
+  // The rest of the epoch is not dropped silently: the loader keeps reporting the file.
+  CHECK_THROWS_WITH(loader.next(batch), Catch::Contains("b.JPG"));
+  CHECK_THROWS_WITH(loader.next(batch), Catch::Contains("b.JPG"));
 }
 
 TEST_CASE("IDX files: Fashion-MNIST from Debian's package, and bad files", "[idx]") {

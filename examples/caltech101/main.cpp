@@ -343,8 +343,9 @@ class Experiment {
     std::printf("decoded %zu images into memory at %dx%d (%.1f s)\n", source.images.size() + target.images.size(),
                 stored_size, stored_size, seconds_since(start));
     metadata_["preprocess"] = to_string(target.images.preprocessing());
-    metadata_["classes"] = join(split.target_names);
-    source_metadata_ = {{"preprocess", metadata_["preprocess"]}, {"classes", join(split.source_names)}};
+    metadata_["classes"] = class_names(split.target_names, caltech101::target_classes);
+    source_metadata_ = {{"preprocess", metadata_["preprocess"]},
+                        {"classes", class_names(split.source_names, caltech101::source_classes)}};
 
     const auto source_train = source.train(), source_test = source.test();
     const auto target_train = target.train(), target_test = target.test();
@@ -694,9 +695,12 @@ class Experiment {
     while (!out.empty() && out.back() == '_') out.pop_back();
     return out;
   }
-  static std::string join(const std::vector<std::string>& names) {
+  // One name per line for each of the network's outputs (a task with fewer classes, as --tiny,
+  // leaves the rest unused).
+  static std::string class_names(const std::vector<std::string>& names, int outputs) {
     std::string all;
-    for (const auto& n : names) all += (all.empty() ? "" : "\n") + n;
+    for (int c = 0; c < outputs; ++c)
+      all += (c ? "\n" : "") + (std::size_t(c) < names.size() ? names[std::size_t(c)] : "(unused " + std::to_string(c) + ")");
     return all;
   }
   static double seconds_since(std::chrono::steady_clock::time_point start) {

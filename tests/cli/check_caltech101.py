@@ -1,12 +1,13 @@
 #!/usr/bin/env python3
 """End-to-end test of the Caltech-101 experiment on its tiny setting (CTest: cli.caltech101_tiny).
 
-    check_caltech101.py HCNN_CALTECH101 PLOT_SCRIPT DATA_DIR WORK_DIR
+    check_caltech101.py HCNN_CALTECH101 HCNN_CLASSIFY PLOT_SCRIPT DATA_DIR WORK_DIR
 
 Runs `hcnn_caltech101 --tiny`, draws the pictures with the plot script, and checks that every
 table row and every file is there, that the split is disjoint (no target class in pre-training,
 no test image among the training images of its task) and that it is seeded: the same seed gives
 the same split, another seed another one; the real 51/50-class split is checked the same way.
+hcnn_classify then runs the saved [D,VD]+2CL checkpoint on a target test image.
 """
 import csv
 import os
@@ -14,7 +15,7 @@ import shutil
 import subprocess
 import sys
 
-binary, plot, data, work = sys.argv[1:5]
+binary, classify, plot, data, work = sys.argv[1:6]
 failures = []
 
 
@@ -97,7 +98,13 @@ with open(os.path.join(out, "fig4_joint.csv")) as f:
     lines = f.read().splitlines()
 check(len(lines) == 1 + 16 and len(lines[1].split(",")) == 513, "fig4_joint.csv: expected 16 test images x (label + 512)")
 
-check_split(read_split(out), 4, 4, "tiny split")
+split_rows = read_split(out)
+check_split(split_rows, 4, 4, "tiny split")
+target_test = [row for row in split_rows if row["task"] == "target" and row["role"] == "test"]
+answer = run(classify, "--checkpoint", os.path.join(out, "target_DVD_2CL.ckpt"), target_test[0]["path"])
+check("hcnn_caltech101 [D,VD]+2CL" in answer, f"hcnn_classify does not name the model:\n{answer}")
+target_names = {row["class"] for row in target_test}
+check(any(f"  {name}" in answer for name in target_names), f"hcnn_classify prints no target class:\n{answer}")
 again = os.path.join(work, "again")
 other = os.path.join(work, "other")
 run(binary, "--tiny", "--split-only", "--data", images, "--out", again)

@@ -26,7 +26,7 @@ class ShapeError : public Error {
 class IoError : public Error {
  public:
   IoError(const std::filesystem::path& path, const std::string& problem)
-      : Error(path.string() + ": " + problem), path_(path) {}
+      : Error((path.empty() ? std::string("(empty path)") : path.string()) + ": " + problem), path_(path) {}
   [[nodiscard]] const std::filesystem::path& path() const { return path_; }
 
  private:

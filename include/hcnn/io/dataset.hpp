@@ -9,6 +9,7 @@
 
 #include <algorithm>
 #include <concepts>
+#include <exception>
 #include <cstdint>
 #include <future>
 #include <numeric>
@@ -129,13 +130,21 @@ class BatchLoader {
   }
 
   // The next batch of this epoch, or false once the epoch is over (the following call starts
-  // the next epoch). Rethrows the loading error of a bad sample.
+  // the next epoch). A sample that fails to load stops the loader: next() throws its error
+  // (naming the file) and so does every later call, so the rest of an epoch is never dropped
+  // silently; fix or leave out the file and make a new loader.
   bool next(Batch& out) {
+    if (failure_) std::rethrow_exception(failure_);
     if (!pending_.valid()) {
       start_epoch();
       return false;
     }
-    out = pending_.get();
+    try {
+      out = pending_.get();
+    } catch (...) {
+      failure_ = std::current_exception();
+      throw;
+    }
     position_ += static_cast<std::size_t>(out.inputs.batch());
     if (position_ < order_.size()) pending_ = std::async(std::launch::async, [this, at = position_] { return build(at); });
     return true;
@@ -172,6 +181,7 @@ class BatchLoader {
   std::size_t position_ = 0;
   int epoch_ = 0;
   std::future<Batch> pending_;
+  std::exception_ptr failure_;
 };
 
 }  // namespace hcnn

@@ -144,6 +144,12 @@ inline void check_supported_format(std::span<const std::byte> data, const std::f
     throw IoError(source, "cannot decode the image: not a JPEG, PNG or BMP file");
 }
 
+// stb's reason for its last failure, never empty (a PNG without its IEND chunk gives none).
+inline std::string stb_reason() {
+  const char* reason = stbi_failure_reason();
+  return reason != nullptr && *reason != '\0' ? reason : "corrupt or truncated image data";
+}
+
 }  // namespace io
 
 struct ImageSize {
@@ -162,7 +168,7 @@ inline ImageSize image_size(std::span<const std::byte> encoded, const std::files
   int width = 0, height = 0, channels = 0;
   if (!stbi_info_from_memory(reinterpret_cast<const stbi_uc*>(encoded.data()), static_cast<int>(encoded.size()), &width,
                              &height, &channels))
-    throw IoError(source, std::string("cannot decode the image: ") + stbi_failure_reason());
+    throw IoError(source, "cannot decode the image: " + io::stb_reason());
   if (width <= 0 || height <= 0) throw IoError(source, "the image has zero size");
   if (std::int64_t{width} * height > max_image_pixels)
     throw IoError(source, "the image is too large (" + std::to_string(width) + "x" + std::to_string(height) + ")");
@@ -177,7 +183,7 @@ inline Image decode_image(std::span<const std::byte> encoded, const std::filesys
   int width = 0, height = 0, channels = 0;
   std::unique_ptr<stbi_uc, void (*)(void*)> pixels(stbi_load_from_memory(bytes, length, &width, &height, &channels, 3),
                                                    stbi_image_free);
-  if (!pixels) throw IoError(source, std::string("cannot decode the image: ") + stbi_failure_reason());
+  if (!pixels) throw IoError(source, "cannot decode the image: " + io::stb_reason());
   Image image{width, height, {}};
   image.rgb.assign(pixels.get(), pixels.get() + std::size_t(width) * height * 3);
   return image;

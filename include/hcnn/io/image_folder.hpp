@@ -23,23 +23,10 @@ namespace hcnn {
 class ImageFolder {
  public:
   ImageFolder(const std::filesystem::path& root, Preprocess preprocess) : root_(root), preprocess_(std::move(preprocess)) {
-    std::error_code error;
-    if (!std::filesystem::exists(root, error)) throw IoError(root, "no such folder");
-    if (!std::filesystem::is_directory(root, error)) throw IoError(root, "not a folder (expected one folder per class)");
-    std::vector<std::filesystem::path> class_dirs;
-    for (const auto& entry : std::filesystem::directory_iterator(root))
-      if (entry.is_directory()) class_dirs.push_back(entry.path());
-    std::sort(class_dirs.begin(), class_dirs.end());
-    if (class_dirs.empty()) throw IoError(root, "has no class folders");
-    for (const auto& dir : class_dirs) {
-      std::vector<std::filesystem::path> images;
-      for (const auto& entry : std::filesystem::directory_iterator(dir))
-        if (entry.is_regular_file() && is_image_name(entry.path())) images.push_back(entry.path());
-      if (images.empty()) throw IoError(dir, "class folder holds no images (.jpg, .jpeg, .png, .bmp)");
-      std::sort(images.begin(), images.end());
-      const int label = static_cast<int>(classes_.size());
-      classes_.push_back(dir.filename().string());
-      for (auto& path : images) samples_.push_back({std::move(path), label});
+    try {
+      scan(root);
+    } catch (const std::filesystem::filesystem_error& e) {  // e.g. a symlink loop: an IoError as promised
+      throw IoError(e.path1().empty() ? root : e.path1(), e.code().message());
     }
   }
 
@@ -66,6 +53,27 @@ class ImageFolder {
   }
 
  private:
+  void scan(const std::filesystem::path& root) {
+    std::error_code error;
+    if (!std::filesystem::exists(root, error)) throw IoError(root, "no such folder");
+    if (!std::filesystem::is_directory(root, error)) throw IoError(root, "not a folder (expected one folder per class)");
+    std::vector<std::filesystem::path> class_dirs;
+    for (const auto& entry : std::filesystem::directory_iterator(root))
+      if (entry.is_directory()) class_dirs.push_back(entry.path());
+    std::sort(class_dirs.begin(), class_dirs.end());
+    if (class_dirs.empty()) throw IoError(root, "has no class folders");
+    for (const auto& dir : class_dirs) {
+      std::vector<std::filesystem::path> images;
+      for (const auto& entry : std::filesystem::directory_iterator(dir))
+        if (entry.is_regular_file() && is_image_name(entry.path())) images.push_back(entry.path());
+      if (images.empty()) throw IoError(dir, "class folder holds no images (.jpg, .jpeg, .png, .bmp)");
+      std::sort(images.begin(), images.end());
+      const int label = static_cast<int>(classes_.size());
+      classes_.push_back(dir.filename().string());
+      for (auto& path : images) samples_.push_back({std::move(path), label});
+    }
+  }
+
   static bool is_image_name(const std::filesystem::path& path) {
     std::string ext = path.extension().string();
     std::transform(ext.begin(), ext.end(), ext.begin(), [](unsigned char c) { return char(std::tolower(c)); });

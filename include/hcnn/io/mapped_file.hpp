@@ -24,7 +24,9 @@ namespace hcnn::io {
 class MappedFile {
  public:
   explicit MappedFile(std::filesystem::path path) : path_(std::move(path)) {
-    const int fd = ::open(path_.c_str(), O_RDONLY | O_CLOEXEC);
+    // O_NONBLOCK: opening a FIFO (or a device) must not wait for a writer; it is refused below.
+    if (path_.empty()) throw IoError(path_, "no file given");
+    const int fd = ::open(path_.c_str(), O_RDONLY | O_CLOEXEC | O_NONBLOCK);
     if (fd < 0) throw IoError(path_, std::string("cannot open: ") + std::strerror(errno));
     struct stat info {};
     if (::fstat(fd, &info) != 0) {
@@ -34,7 +36,7 @@ class MappedFile {
     }
     if (!S_ISREG(info.st_mode)) {
       ::close(fd);
-      throw IoError(path_, "not a regular file");
+      throw IoError(path_, S_ISDIR(info.st_mode) ? "is a folder, not a file" : "not a regular file");
     }
     size_ = static_cast<std::size_t>(info.st_size);
     if (size_ > 0) {

@@ -1,4 +1,5 @@
-// hcnn/backend/cpu/conv.hpp — Conv on the CPU: im2col per group + Eigen GEMM.
+// hcnn/backend/cpu/conv.hpp — Conv on the CPU: im2col per group + Eigen GEMM, the samples of a
+// batch on parallel lanes (parallel.hpp).
 #pragma once
 
 #include <array>
@@ -9,6 +10,7 @@
 #include "activation.hpp"
 #include "eigen.hpp"
 #include "im2col.hpp"
+#include "parallel.hpp"
 
 namespace hcnn {
 
@@ -34,31 +36,47 @@ struct LayerImpl<Conv<Out, K, S, P, G, Act>, In, T, Cpu> {
     Filler::constant(init.bias).fill(params_[1].value.data(), params_[1].size(), 1, rng);
   }
 
-  static std::size_t workspace_size(int) { return pointwise ? 0 : std::size_t{patch} * positions; }
+  // Per lane (cpu::lanes): the column matrix, and in backward the lane's partial weight and
+  // bias gradients.
+  static constexpr std::size_t column_size = pointwise ? 0 : std::size_t{patch} * positions;
+  static constexpr std::size_t lane_size = column_size + std::size_t{Out} * patch + Out;
+  static std::size_t workspace_size(int n) { return std::size_t(cpu::lanes(n)) * lane_size; }
 
   void forward(const T* in, T* out, int n, Mode, T* ws) const {
     const T* weight = params_[0].value.data();
-    for (int s = 0; s < n; ++s) {
+    cpu::for_each_sample(n, cpu::lanes(n), [&](int s, int lane) {
+      T* lane_ws = ws + std::size_t(lane) * lane_size;
       const T* x = in + s * In.size();
       T* y = out + s * out_shape.size();
       for (int g = 0; g < G; ++g) {
-        const T* col = columns(x + g * in_group * in_plane, ws);
+        const T* col = columns(x + g * in_group * in_plane, lane_ws);
         cpu::MatrixMap<T>(y + g * out_group * positions, out_group, positions).noalias() =
             cpu::ConstMatrixMap<T>(weight + g * out_group * patch, out_group, patch) *
             cpu::ConstMatrixMap<T>(col, patch, positions);
       }
       cpu::MatrixMap<T>(y, Out, positions).colwise() += cpu::ConstVectorMap<T>(params_[1].value.data(), Out);
       cpu::activate<Act>(y, out_shape.size());
-    }
+    });
   }
 
   void backward(const T* in, const T* out, T* dout, T* din, int n, T* ws) {
     const T* weight = params_[0].value.data();
-    cpu::MatrixMap<T> dweight(params_[0].grad.data(), Out, patch);
-    cpu::VectorMap<T> dbias(params_[1].grad.data(), Out);
-    dweight.setZero();
-    dbias.setZero();
-    for (int s = 0; s < n; ++s) {
+    const int lane_count = cpu::lanes(n);
+    // One lane accumulates straight into the gradients; several into their own partial sums.
+    auto dweight_of = [&](int lane) {
+      return lane_count == 1 ? params_[0].grad.data() : ws + std::size_t(lane) * lane_size + column_size;
+    };
+    auto dbias_of = [&](int lane) {
+      return lane_count == 1 ? params_[1].grad.data() : ws + std::size_t(lane) * lane_size + column_size + Out * patch;
+    };
+    for (int lane = 0; lane < lane_count; ++lane) {
+      cpu::MatrixMap<T>(dweight_of(lane), Out, patch).setZero();
+      cpu::VectorMap<T>(dbias_of(lane), Out).setZero();
+    }
+    cpu::for_each_sample(n, lane_count, [&](int s, int lane) {
+      T* col_ws = ws + std::size_t(lane) * lane_size;
+      cpu::MatrixMap<T> dweight(dweight_of(lane), Out, patch);
+      cpu::VectorMap<T> dbias(dbias_of(lane), Out);
       const T* x = in + s * In.size();
       T* dy = dout + s * out_shape.size();
       cpu::activate_backward<Act>(out + s * out_shape.size(), dy, out_shape.size());
@@ -67,17 +85,26 @@ struct LayerImpl<Conv<Out, K, S, P, G, Act>, In, T, Cpu> {
         const auto dy_g = cpu::ConstMatrixMap<T>(dy + g * out_group * positions, out_group, positions);
         // The columns are recomputed rather than kept from the forward pass, as Caffe does: for
         // VGG-19 at batch 32 they would take gigabytes.
-        const T* col = columns(x + g * in_group * in_plane, ws);
+        const T* col = columns(x + g * in_group * in_plane, col_ws);
         dweight.middleRows(g * out_group, out_group).noalias() +=
             dy_g * cpu::ConstMatrixMap<T>(col, patch, positions).transpose();
         if (din == nullptr) continue;
         T* dx_g = din + s * In.size() + g * in_group * in_plane;
-        // The columns are no longer needed, so their gradient reuses the workspace.
-        T* dcol = pointwise ? dx_g : ws;
+        // The columns are no longer needed, so their gradient reuses the lane's workspace.
+        T* dcol = pointwise ? dx_g : col_ws;
         cpu::MatrixMap<T>(dcol, patch, positions).noalias() =
             cpu::ConstMatrixMap<T>(weight + g * out_group * patch, out_group, patch).transpose() * dy_g;
         if constexpr (!pointwise) cpu::col2im(dcol, in_group, In.h, In.w, K, S, P, out_shape.h, out_shape.w, dx_g);
       }
+    });
+    if (lane_count == 1) return;
+    cpu::MatrixMap<T> dweight(params_[0].grad.data(), Out, patch);
+    cpu::VectorMap<T> dbias(params_[1].grad.data(), Out);
+    dweight = cpu::MatrixMap<T>(dweight_of(0), Out, patch);
+    dbias = cpu::VectorMap<T>(dbias_of(0), Out);
+    for (int lane = 1; lane < lane_count; ++lane) {  // in lane order: deterministic
+      dweight += cpu::MatrixMap<T>(dweight_of(lane), Out, patch);
+      dbias += cpu::VectorMap<T>(dbias_of(lane), Out);
     }
   }
 
