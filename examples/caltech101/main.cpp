@@ -53,7 +53,7 @@ struct Settings {
   int train_per_class = 30;      // target training images (and source "train" images) per class
   int test_min = 10, test_max = 30;
   int pretrain_cap = 100;  // source pre-training images per class (train + extra)
-  int base_epochs = 12;
+  int base_epochs = 10;
   int head_epochs = 20;
   int finetune_epochs = 1;
   int views = 4;
