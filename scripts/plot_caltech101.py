@@ -39,6 +39,14 @@ def numbers(values):
     return np.array([float(v) if v != "" else np.nan for v in values])
 
 
+def save(fig, folder, name):
+    fig.tight_layout()
+    out = os.path.join(folder, name)
+    fig.savefig(out, dpi=110)
+    plt.close(fig)
+    return out
+
+
 def training_curves(folder):
     logs = os.path.join(folder, "logs")
     groups = [
@@ -61,11 +69,7 @@ def training_curves(folder):
             ax.grid(alpha=0.3)
         if files:
             axes[row][1].legend(fontsize=7)
-    fig.tight_layout()
-    out = os.path.join(folder, "training_curves.png")
-    fig.savefig(out, dpi=110)
-    plt.close(fig)
-    return out
+    return save(fig, folder, "training_curves.png")
 
 
 def fig3(folder):
@@ -86,11 +90,7 @@ def fig3(folder):
         ax.set_xlabel("unit of the base's features (sorted, descending)")
         ax.grid(alpha=0.3)
         ax.legend()
-    fig.tight_layout()
-    out = os.path.join(folder, "fig3.png")
-    fig.savefig(out, dpi=110)
-    plt.close(fig)
-    return out
+    return save(fig, folder, "fig3.png")
 
 
 def embed(features):
@@ -116,11 +116,7 @@ def fig4(folder):
         ax.set_xticks([])
         ax.set_yticks([])
     fig.suptitle("t-SNE of the target test images' features, coloured by class")
-    fig.tight_layout()
-    out = os.path.join(folder, "fig4_tsne.png")
-    fig.savefig(out, dpi=110)
-    plt.close(fig)
-    return out
+    return save(fig, folder, "fig4_tsne.png")
 
 
 def main():
