@@ -144,12 +144,30 @@ inline void check_supported_format(std::span<const std::byte> data, const std::f
     throw IoError(source, "cannot decode the image: not a JPEG, PNG or BMP file");
 }
 
+// Refuses a PNG whose header claims more than max_image_pixels before stb sees it: stb's own
+// limit then fails every decoder in turn and reports "unknown image type".
+inline void check_png_size(std::span<const std::byte> data, const std::filesystem::path& source);
+
 // stb's reason for its last failure, never empty (a PNG without its IEND chunk gives none).
 inline std::string stb_reason() {
   const char* reason = stbi_failure_reason();
   return reason != nullptr && *reason != '\0' ? reason : "corrupt or truncated image data";
 }
 
+}  // namespace io
+
+namespace io {
+inline void check_png_size(std::span<const std::byte> data, const std::filesystem::path& source) {
+  if (data.size() < 24 || static_cast<std::uint8_t>(data[0]) != 0x89 || static_cast<std::uint8_t>(data[1]) != 'P') return;
+  auto be32 = [&](std::size_t at) {
+    std::uint32_t v = 0;
+    for (std::size_t i = 0; i < 4; ++i) v = (v << 8) | static_cast<std::uint8_t>(data[at + i]);
+    return v;
+  };
+  const std::uint32_t width = be32(16), height = be32(20);  // IHDR, the first chunk
+  if (std::uint64_t{width} * height > std::uint64_t(max_image_pixels))
+    throw IoError(source, "the image is too large (" + std::to_string(width) + "x" + std::to_string(height) + ")");
+}
 }  // namespace io
 
 struct ImageSize {
@@ -165,6 +183,7 @@ inline ImageSize image_size(std::span<const std::byte> encoded, const std::files
   io::check_supported_format(encoded, source);
   io::check_jpeg_tables(encoded, source);
   io::check_png_chunks(encoded, source);
+  io::check_png_size(encoded, source);
   int width = 0, height = 0, channels = 0;
   if (!stbi_info_from_memory(reinterpret_cast<const stbi_uc*>(encoded.data()), static_cast<int>(encoded.size()), &width,
                              &height, &channels))
