@@ -117,10 +117,10 @@ TEST_CASE("Bad images give an IoError naming the file", "[image][errors]") {
   auto zero = png;
   zero[16] = zero[17] = zero[18] = zero[19] = 0;
   expect("zero.png", zero, "cannot decode the image");
-  // A header claiming 2^20 x 2^20 pixels is refused before any allocation.
+  // A header claiming (2^20 + 4) x (2^20 + 4) pixels is refused before any allocation.
   auto huge = png;
   huge[17] = huge[21] = 0x10;
-  expect("huge.png", huge, "the image is too large (1048576x1048576)");
+  expect("huge.png", huge, "the image is too large (1048580x1048580)");
   // 20000 x 20000: stb's own limit would report "unknown image type".
   auto large = png;
   large[16] = large[20] = 0;
