@@ -11,7 +11,7 @@ sudo=""
 [ "$(id -u)" = 0 ] || sudo="sudo"
 export DEBIAN_FRONTEND=noninteractive
 $sudo apt-get update
-$sudo apt-get install -y cmake g++ make pkg-config libeigen3-dev catch2 libstb-dev dataset-fashion-mnist \
+$sudo apt-get install -y cmake g++ make pkg-config libeigen3-dev zlib1g-dev catch2 libstb-dev dataset-fashion-mnist \
   clang libomp-dev libclang-rt-14-dev python3-matplotlib python3-sklearn
 
 cmake -S . -B build -DCMAKE_BUILD_TYPE=Release

@@ -322,5 +322,16 @@ TEST_CASE("IDX files: Fashion-MNIST from Debian's package, and bad files", "[idx
   auto flipped = gz;
   flipped[gz.size() / 2] ^= 0x01;
   expect(flipped, "gzip");
+  auto bad_crc = gz;
+  bad_crc[gz.size() - 8] ^= 0x01;  // the trailer's CRC-32
+  expect(bad_crc, "gzip: checksum mismatch");
+  auto bomb = gz;  // a trailer claiming 4 GB: refused before anything that size is allocated
+  std::fill(bomb.end() - 4, bomb.end(), char(0xFF));
+  expect(bomb, "its trailer claims 4294967295 bytes, more than");
+  auto short_claim = gz;
+  short_claim[gz.size() - 4] = 0;
+  short_claim[gz.size() - 3] = short_claim[gz.size() - 2] = short_claim[gz.size() - 1] = 0;
+  expect(short_claim, "inflate past the length in its trailer");
+  expect({gz.begin(), gz.end() - 12}, "gzip");
   CHECK_THROWS_WITH(FashionMnist(dir.path()), Catch::Contains("no such file"));
 }

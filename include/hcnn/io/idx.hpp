@@ -2,14 +2,17 @@
 // Fashion-MNIST dataset of Debian's dataset-fashion-mnist package.
 //
 // IDX: two zero bytes, a type byte (0x08: unsigned bytes, the only type these datasets use), a
-// rank byte, rank big-endian u32 dimensions, then the values. Compressed files are gzip: the
-// header is read here, the deflate stream inflated by io/inflate.hpp, and the CRC-32 and length
-// of the gzip trailer checked.
+// rank byte, rank big-endian u32 dimensions, then the values. Compressed files are gzip,
+// inflated by zlib (which checks the trailer's CRC-32 and length).
 #pragma once
+
+#include <zlib.h>
 
 #include <cstdint>
 #include <cstring>
 #include <filesystem>
+#include <limits>
+#include <memory>
 #include <span>
 #include <string>
 #include <vector>
@@ -18,7 +21,6 @@
 #include "../core/random.hpp"
 #include "../core/shape.hpp"
 #include "binary.hpp"
-#include "inflate.hpp"
 #include "mapped_file.hpp"
 
 namespace hcnn {
@@ -30,49 +32,42 @@ struct IdxArray {
 
 namespace io {
 
-// Inflates a gzip member (RFC 1952); `source` names the file in errors.
+// Inflates a gzip file of one member (RFC 1952) with zlib; `source` names the file in errors.
+// The trailer's ISIZE sizes the output: DEFLATE cannot expand data more than 1032:1, so a
+// larger claim is corruption (or a truncated file), never a size to allocate for.
 inline std::vector<std::uint8_t> gunzip(std::span<const std::byte> data, const std::filesystem::path& source) {
   auto byte = [&](std::size_t i) { return static_cast<std::uint8_t>(data[i]); };
   if (data.size() < 18 || byte(0) != 0x1F || byte(1) != 0x8B) throw IoError(source, "not a gzip file");
-  if (byte(2) != 8) throw IoError(source, "gzip: unknown compression method " + std::to_string(byte(2)));
-  const std::uint8_t flags = byte(3);
-  std::size_t pos = 10;
-  auto need = [&](std::size_t n) {
-    if (n > data.size() || pos > data.size() - n) throw IoError(source, "gzip: truncated header");
-  };
-  if (flags & 0x04) {  // FEXTRA
-    need(2);
-    const std::size_t length = byte(pos) | (std::size_t(byte(pos + 1)) << 8);
-    pos += 2;
-    need(length);
-    pos += length;
+  if (data.size() > std::numeric_limits<uInt>::max()) throw IoError(source, "gzip: the file is too large (4 GB or more)");
+  const std::size_t end = data.size();
+  const std::uint64_t claimed = std::uint64_t(byte(end - 4)) | std::uint64_t(byte(end - 3)) << 8 |
+                                std::uint64_t(byte(end - 2)) << 16 | std::uint64_t(byte(end - 1)) << 24;
+  constexpr std::uint64_t deflate_max_ratio = 1032;
+  if (claimed > deflate_max_ratio * data.size())
+    throw IoError(source, "gzip: corrupt or truncated: its trailer claims " + std::to_string(claimed) +
+                              " bytes, more than " + std::to_string(data.size()) + " compressed bytes can hold");
+  // One byte of room beyond the claim shows a stream that inflates past it.
+  std::vector<std::uint8_t> out(static_cast<std::size_t>(claimed) + 1);
+  z_stream stream{};
+  if (inflateInit2(&stream, 16 + MAX_WBITS) != Z_OK) throw IoError(source, "gzip: zlib cannot start (out of memory)");
+  const std::unique_ptr<z_stream, int (*)(z_stream*)> release(&stream, inflateEnd);
+  stream.next_in = const_cast<Bytef*>(reinterpret_cast<const Bytef*>(data.data()));  // zlib does not write it
+  stream.avail_in = static_cast<uInt>(data.size());
+  stream.next_out = out.data();
+  stream.avail_out = static_cast<uInt>(out.size());
+  const int status = inflate(&stream, Z_FINISH);
+  const std::string reason = stream.msg != nullptr ? stream.msg : "";
+  if (status == Z_DATA_ERROR && (reason == "incorrect data check" || reason == "incorrect length check"))
+    throw IoError(source, "gzip: checksum mismatch, the file is corrupt (zlib: " + reason + ")");
+  if (status == Z_DATA_ERROR) throw IoError(source, "gzip: corrupt compressed data (zlib: " + reason + ")");
+  if (status == Z_MEM_ERROR) throw IoError(source, "gzip: out of memory while inflating");
+  if (status != Z_STREAM_END) {
+    if (stream.avail_out == 0) throw IoError(source, "gzip: corrupt: the data inflate past the length in its trailer (the last 4 bytes)");
+    throw IoError(source, "gzip: truncated: the compressed data end early");
   }
-  for (std::uint8_t field : {std::uint8_t{0x08}, std::uint8_t{0x10}}) {  // FNAME, FCOMMENT: zero-terminated
-    if (flags & field) {
-      while (true) {
-        need(1);
-        if (byte(pos++) == 0) break;
-      }
-    }
-  }
-  if (flags & 0x02) {  // FHCRC
-    need(2);
-    pos += 2;
-  }
-  std::vector<std::uint8_t> out;
-  std::size_t consumed = 0;
-  try {
-    out = inflate(data.subspan(pos), consumed);
-  } catch (const InflateError& e) {
-    throw IoError(source, std::string("gzip: corrupt or truncated compressed data: ") + e.what());
-  }
-  if (data.size() - pos - consumed < 8) throw IoError(source, "gzip: the trailer is missing, the file is truncated");
-  std::uint32_t crc, size;
-  std::memcpy(&crc, data.data() + pos + consumed, 4);
-  std::memcpy(&size, data.data() + pos + consumed + 4, 4);
-  if (size != static_cast<std::uint32_t>(out.size()) ||
-      crc32({reinterpret_cast<const std::byte*>(out.data()), out.size()}) != crc)
-    throw IoError(source, "gzip: checksum mismatch, the file is corrupt");
+  if (stream.avail_in != 0)
+    throw IoError(source, "gzip: " + std::to_string(stream.avail_in) + " unexpected bytes after the compressed data");
+  out.resize(stream.total_out);  // zlib has checked the trailer: total_out == claimed
   return out;
 }
 
