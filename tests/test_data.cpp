@@ -109,7 +109,7 @@ TEST_CASE("Bad images give an IoError naming the file", "[image][errors]") {
   };
   expect("empty.jpg", {}, "empty file");
   expect("noise.jpg", std::vector<char>(300, 'x'), "cannot decode the image");
-  expect("truncated.png", {png.begin(), png.begin() + 40}, "cannot decode the image");
+  expect("truncated.png", {png.begin(), png.begin() + 40}, "corrupt or truncated PNG: 0 bytes of compressed data");
   expect("cut_chunk.png", {png.begin(), png.end() - 20}, "corrupt or truncated PNG");
   expect("portable.ppm", {'P', '6', '\n', '9', '9', '9', '9', '9', '9', '9', '9', '9', '9', ' ', '1', '\n'},
          "not a JPEG, PNG or BMP file");
@@ -120,17 +120,86 @@ TEST_CASE("Bad images give an IoError naming the file", "[image][errors]") {
   // A header claiming (2^20 + 4) x (2^20 + 4) pixels is refused before any allocation.
   auto huge = png;
   huge[17] = huge[21] = 0x10;
-  expect("huge.png", huge, "the image is too large (1048580x1048580)");
+  expect("huge.png", huge, "the image is too large (1048580x1048580; the limit is 67108864 pixels");
   // 20000 x 20000: stb's own limit would report "unknown image type".
   auto large = png;
   large[16] = large[20] = 0;
   large[17] = large[21] = 0;
   large[18] = large[22] = 0x4E;
   large[19] = large[23] = 0x20;
-  expect("large.png", large, "the image is too large (20000x20000)");
+  expect("large.png", large, "the image is too large (20000x20000;");
   // Data stb cannot read and gives no reason for still gets one.
   CHECK(!io::stb_reason().empty());
   CHECK_THROWS_WITH(load_image(dir / "missing.jpg"), Catch::Contains("missing.jpg: cannot open: No such file"));
+}
+
+TEST_CASE("Decoding has a budget, checked against the header; short files are refused", "[image][errors]") {
+  TempDir dir;
+  std::vector<std::uint8_t> pixels(64 * 48 * 3);
+  for (std::size_t i = 0; i < pixels.size(); ++i) pixels[i] = std::uint8_t(i * 7);
+  REQUIRE(stbi_write_bmp((dir / "ok.bmp").c_str(), 64, 48, 3, pixels.data()));
+  REQUIRE(stbi_write_jpg((dir / "ok.jpg").c_str(), 64, 48, 3, pixels.data(), 90));
+  write_png(dir / "ok.png", 64, 48, 3, pixels);
+  const auto bmp = testing::read_bytes(dir / "ok.bmp"), jpg = testing::read_bytes(dir / "ok.jpg"),
+             png = testing::read_bytes(dir / "ok.png");
+  auto decode = [](const std::vector<char>& bytes, const ImageLimits& limits = {}) {
+    return decode_image({reinterpret_cast<const std::byte*>(bytes.data()), bytes.size()}, "photo", limits);
+  };
+  CHECK(decode(bmp).rgb == pixels);
+  CHECK(decode(png).rgb == pixels);
+  CHECK(decode(jpg).width == 64);
+  auto put = [](std::vector<char>& bytes, std::size_t at, std::uint32_t value, bool big_endian) {
+    for (std::size_t i = 0; i < 4; ++i) bytes[at + i] = char(value >> (8 * (big_endian ? 3 - i : i)));
+  };
+  const ImageLimits unlimited{.max_pixels = std::int64_t{1} << 40, .max_bytes = std::int64_t{1} << 50};
+
+  // A 154-byte BMP that claims 11000 x 12000 pixels: over the pixel budget, and with the budget
+  // raised, shorter than its rows (stb would decode the missing rows as zeros).
+  auto claims = std::vector<char>(bmp.begin(), bmp.begin() + 154);
+  put(claims, 18, 11000, false);
+  put(claims, 22, 12000, false);
+  CHECK_THROWS_WITH(decode(claims), Catch::Contains("photo: the image is too large (11000x12000; the limit is"));
+  CHECK_THROWS_WITH(decode(claims, unlimited),
+                    Catch::Contains("truncated BMP: the 11000x12000 pixels its header promises take 396000054 bytes, "
+                                    "the file has 154"));
+  CHECK_THROWS_WITH(decode({bmp.begin(), bmp.end() - 1}), Catch::Contains("truncated BMP"));
+
+  // A 16-bit RGBA PNG header of 11584 x 11584 pixels: over the pixel budget, over the memory
+  // budget with the pixels raised, and its data cannot hold it (DEFLATE expands at most 1032:1).
+  auto deep = png;
+  put(deep, 16, 11584, true);
+  put(deep, 20, 11584, true);
+  deep[24] = 16;
+  deep[25] = 6;
+  CHECK_THROWS_WITH(decode(deep), Catch::Contains("too large (11584x11584; the limit is 67108864 pixels"));
+  CHECK_THROWS_WITH(decode(deep, {.max_pixels = std::int64_t{1} << 30}),
+                    Catch::Contains("too large to decode (11584x11584, about 2815 MiB; the limit is 1024 MiB"));
+  CHECK_THROWS_WITH(decode(deep, unlimited), Catch::Contains("corrupt or truncated PNG") &&
+                                                 Catch::Contains("compressed data cannot hold the 11584x11584 pixels"));
+
+  // JPEG: no end-of-image marker, or a header claiming more blocks than the data can hold.
+  CHECK_THROWS_WITH(decode({jpg.begin(), jpg.end() - 2}), Catch::Contains("truncated JPEG: the data end before"));
+  CHECK_THROWS_WITH(decode({jpg.begin(), jpg.begin() + long(jpg.size() / 2)}), Catch::Contains("truncated JPEG"));
+  auto wide = jpg;
+  for (std::size_t i = 2; i + 9 < wide.size(); ++i)
+    if (std::uint8_t(wide[i]) == 0xFF && std::uint8_t(wide[i + 1]) == 0xC0) {  // baseline start of frame
+      wide[i + 5] = wide[i + 7] = char(8000 >> 8);
+      wide[i + 6] = wide[i + 8] = char(8000 & 255);
+      break;
+    }
+  CHECK_THROWS_WITH(decode(wide), Catch::Contains("bytes cannot hold the 8000x8000 pixels its header promises"));
+
+  // The budget can be lowered (and raised) by the caller, and reaches the datasets.
+  CHECK_THROWS_WITH(decode(png, {.max_pixels = 1000}), Catch::Contains("the limit is 1000 pixels"));
+  CHECK_THROWS_WITH(decode(png, {.max_bytes = 4096}), Catch::Contains("the limit is 4096 bytes, ImageLimits::max_bytes"));
+  std::filesystem::create_directories(dir / "root" / "a");
+  std::filesystem::copy_file(dir / "ok.png", dir / "root" / "a" / "ok.png");
+  const ImageFolder folder(dir / "root", Preprocess{.resize_to = 0, .crop = 32}, {.max_pixels = 1000});
+  std::vector<float> out(3 * 32 * 32);
+  CHECK_THROWS_WITH(folder.load(0, out.data()), Catch::Contains("ok.png: the image is too large"));
+  CHECK_THROWS_WITH(PreloadedImages({{dir / "ok.png", 0}}, 40, Preprocess{.crop = 32}, {.max_pixels = 1000}),
+                    Catch::Contains("ok.png: the image is too large"));
+  CHECK(PreloadedImages({{dir / "ok.png", 0}}, 40, Preprocess{.crop = 32}).size() == 1);
 }
 
 TEST_CASE("Images that broke stb_image under the fuzzer are refused cleanly", "[image][errors]") {

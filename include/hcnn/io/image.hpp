@@ -30,6 +30,15 @@
 
 namespace hcnn {
 
+// 8-bit RGB pixels held elsewhere, rows top to bottom, pixels interleaved (R, G, B).
+struct ImageView {
+  int width = 0;
+  int height = 0;
+  const std::uint8_t* rgb = nullptr;
+
+  [[nodiscard]] const std::uint8_t* pixel(int x, int y) const { return rgb + 3 * (std::size_t(y) * width + x); }
+};
+
 // An 8-bit RGB image, rows top to bottom, pixels interleaved (R, G, B).
 struct Image {
   int width = 0;
@@ -37,11 +46,16 @@ struct Image {
   std::vector<std::uint8_t> rgb;
 
   [[nodiscard]] const std::uint8_t* pixel(int x, int y) const { return rgb.data() + 3 * (std::size_t(y) * width + x); }
+  [[nodiscard]] ImageView view() const { return {width, height, rgb.data()}; }
 };
 
-// Images larger than this many pixels are refused rather than decoded (a corrupt or hostile
-// header can claim 2^24 x 2^24).
-inline constexpr std::int64_t max_image_pixels = std::int64_t{1} << 27;
+// What decoding one image may cost. A file of a few hundred bytes can claim 2^24 x 2^24 pixels,
+// and stb allocates for what the header claims, so the header is checked against these before
+// any decoder runs. Raise them for very large photographs.
+struct ImageLimits {
+  std::int64_t max_pixels = std::int64_t{1} << 26;  // 67 megapixels (8192 x 8192)
+  std::int64_t max_bytes = std::int64_t{1} << 30;   // the decoder's estimated peak memory: 1 GiB
+};
 
 namespace io {
 
@@ -57,15 +71,17 @@ inline std::size_t jpeg_body_start(std::span<const std::byte> data) {
 // (both found by tests/fuzz/fuzz_image.cpp; newer stb releases reject the first):
 //   - a Huffman table (DHT) with more than 256 codes, which overflows stb's code-size table;
 //   - a scan (SOS) that uses a Huffman table no DHT defined, which stb decodes with
-//     uninitialised tables.
-// Walks the marker segments (skipping entropy-coded data) the way stb reads them.
-inline void check_jpeg_tables(std::span<const std::byte> data, const std::filesystem::path& source) {
+//     uninitialised tables;
+// and truncated JPEGs (no end-of-image marker), which stb decodes as if the missing data were
+// zeros, without a word. Walks the marker segments (skipping entropy-coded data) the way stb
+// reads them.
+inline void check_jpeg_structure(std::span<const std::byte> data, const std::filesystem::path& source) {
   auto at = [&](std::size_t i) { return i < data.size() ? static_cast<std::uint8_t>(data[i]) : std::uint8_t{0}; };
   std::size_t pos = jpeg_body_start(data);
   if (pos == 0) return;  // not a JPEG
   bool defined[2][4] = {};  // [DC, AC][table id]
   bool progressive = false;
-  while (pos + 4 <= data.size()) {
+  while (pos + 2 <= data.size()) {
     if (at(pos) != 0xFF) {  // entropy-coded data: find the next marker
       ++pos;
       continue;
@@ -76,6 +92,7 @@ inline void check_jpeg_tables(std::span<const std::byte> data, const std::filesy
       continue;
     }
     if (marker == 0xD9) return;  // end of image
+    if (pos + 4 > data.size()) break;
     const std::size_t length = (std::size_t(at(pos + 2)) << 8) | at(pos + 3);
     if (length < 2) return;  // stb reports it
     if (marker == 0xC2) progressive = true;
@@ -109,9 +126,10 @@ inline void check_jpeg_tables(std::span<const std::byte> data, const std::filesy
           throw IoError(source, "corrupt JPEG: a scan uses a Huffman table that is never defined");
       }
     }
-    if (pos + 2 + length > data.size()) return;
+    if (pos + 2 + length > data.size()) break;
     pos += 2 + length;
   }
+  throw IoError(source, "truncated JPEG: the data end before its end-of-image marker");
 }
 
 // Rejects PNG chunks whose length runs past the end of the file: stb's decoder grows its buffer
@@ -144,9 +162,6 @@ inline void check_supported_format(std::span<const std::byte> data, const std::f
     throw IoError(source, "cannot decode the image: not a JPEG, PNG or BMP file");
 }
 
-// Refuses a PNG whose header claims more than max_image_pixels before stb sees it: stb's own
-// limit then fails every decoder in turn and reports "unknown image type".
-inline void check_png_size(std::span<const std::byte> data, const std::filesystem::path& source);
 
 // stb's reason for its last failure, never empty (a PNG without its IEND chunk gives none).
 inline std::string stb_reason() {
@@ -157,17 +172,91 @@ inline std::string stb_reason() {
 }  // namespace io
 
 namespace io {
-inline void check_png_size(std::span<const std::byte> data, const std::filesystem::path& source) {
-  if (data.size() < 24 || static_cast<std::uint8_t>(data[0]) != 0x89 || static_cast<std::uint8_t>(data[1]) != 'P') return;
-  auto be32 = [&](std::size_t at) {
-    std::uint32_t v = 0;
-    for (std::size_t i = 0; i < 4; ++i) v = (v << 8) | static_cast<std::uint8_t>(data[at + i]);
-    return v;
-  };
-  const std::uint32_t width = be32(16), height = be32(20);  // IHDR, the first chunk
-  if (std::uint64_t{width} * height > std::uint64_t(max_image_pixels))
-    throw IoError(source, "the image is too large (" + std::to_string(width) + "x" + std::to_string(height) + ")");
+
+inline std::uint32_t big_endian32(std::span<const std::byte> data, std::size_t at) {
+  std::uint32_t v = 0;
+  for (std::size_t i = 0; i < 4; ++i) v = (v << 8) | static_cast<std::uint8_t>(data[at + i]);
+  return v;
 }
+
+// Bytes past the end read as zeros (as stb reads them).
+inline std::uint32_t little_endian(std::span<const std::byte> data, std::size_t at, std::size_t bytes) {
+  std::uint32_t v = 0;
+  for (std::size_t i = bytes; i-- > 0;) v = (v << 8) | (at + i < data.size() ? static_cast<std::uint8_t>(data[at + i]) : 0u);
+  return v;
+}
+
+inline bool is_png(std::span<const std::byte> data) {
+  return data.size() >= 33 && static_cast<std::uint8_t>(data[0]) == 0x89 && static_cast<std::uint8_t>(data[1]) == 'P';
+}
+
+inline std::string bytes_text(std::int64_t bytes) {
+  return bytes < (std::int64_t{1} << 20) ? std::to_string(bytes) + " bytes" : std::to_string(bytes >> 20) + " MiB";
+}
+
+inline std::string size_text(std::int64_t width, std::int64_t height) {
+  return std::to_string(width) + "x" + std::to_string(height);
+}
+
+// Refuses a PNG whose header claims more than the pixel limit before stb sees it: stb's own
+// limit then fails every decoder in turn and reports "unknown image type".
+inline void check_png_size(std::span<const std::byte> data, const std::filesystem::path& source, const ImageLimits& limits) {
+  if (!is_png(data)) return;
+  const std::uint32_t width = big_endian32(data, 16), height = big_endian32(data, 20);  // IHDR, the first chunk
+  if (std::int64_t{width} * height > limits.max_pixels)
+    throw IoError(source, "the image is too large (" + size_text(width, height) + "; the limit is " +
+                              std::to_string(limits.max_pixels) + " pixels, ImageLimits::max_pixels)");
+}
+
+// What the decoder holds at its peak, estimated from the header: stb's decoded samples (twice
+// over for PNG: inflated rows and unfiltered image; three times for JPEG: component planes and
+// a progressive scan's coefficients), then its RGB conversion and hcnn's copy.
+inline std::int64_t decode_bytes(std::span<const std::byte> data, std::int64_t pixels, int channels) {
+  const bool png = is_png(data);
+  const bool sixteen_bit = stbi_is_16_bit_from_memory(reinterpret_cast<const stbi_uc*>(data.data()), int(data.size())) != 0;
+  const std::int64_t per_sample = sixteen_bit ? 2 : 1;
+  const std::int64_t copies = png ? 2 : jpeg_body_start(data) != 0 ? 3 : 1;
+  return pixels * (copies * channels * per_sample + 3 + 3);
+}
+
+// Refuses files shorter than their header says they must be, which stb would decode as if the
+// missing data were zeros (BMP) or only after allocating for the claimed size (PNG, JPEG):
+//   - BMP (uncompressed, the only kind stb reads): the rows the header describes;
+//   - PNG: DEFLATE expands at most 1032:1, so the image data chunks must hold at least the
+//     image's bytes / 1032;
+//   - JPEG: every 8x8 block of every scan costs at least one bit.
+inline void check_data_length(std::span<const std::byte> data, const std::filesystem::path& source, int width, int height) {
+  const std::string claim = "the " + size_text(width, height) + " pixels its header promises";
+  if (static_cast<std::uint8_t>(data[0]) == 'B' && static_cast<std::uint8_t>(data[1]) == 'M') {
+    const std::uint32_t header = little_endian(data, 14, 4);
+    const std::uint32_t bits = little_endian(data, header == 12 ? 24 : 28, 2);
+    const std::uint32_t compression = header == 12 ? 0 : little_endian(data, 30, 4);
+    if (compression != 0 && compression != 3) return;  // stb refuses other kinds itself
+    const std::int64_t row = (std::int64_t{width} * bits + 31) / 32 * 4;
+    const std::int64_t needed = 14 + std::int64_t{header} + row * height;
+    if (std::int64_t(data.size()) < needed)
+      throw IoError(source, "truncated BMP: " + claim + " take " + std::to_string(needed) + " bytes, the file has " +
+                                std::to_string(data.size()));
+  } else if (is_png(data)) {
+    const std::uint8_t depth = static_cast<std::uint8_t>(data[24]), colour = static_cast<std::uint8_t>(data[25]);
+    const int samples = colour == 2 ? 3 : colour == 4 ? 2 : colour == 6 ? 4 : 1;  // grey and palette: 1
+    std::int64_t compressed = 0;
+    for (std::size_t pos = 8; pos + 8 <= data.size();) {  // check_png_chunks has checked the lengths
+      const std::uint32_t length = big_endian32(data, pos);
+      if (big_endian32(data, pos + 4) == 0x49444154) compressed += length;  // "IDAT"
+      pos += 12 + std::size_t(length);
+    }
+    const std::int64_t raw = std::int64_t{height} * ((std::int64_t{width} * samples * depth + 7) / 8);
+    if (compressed * 1032 < raw)
+      throw IoError(source, "corrupt or truncated PNG: " + std::to_string(compressed) + " bytes of compressed data cannot "
+                                "hold " + claim);
+  } else if (jpeg_body_start(data) != 0) {
+    const std::int64_t blocks = ((std::int64_t{width} + 7) / 8) * ((std::int64_t{height} + 7) / 8);
+    if (std::int64_t(data.size()) * 8 < blocks)
+      throw IoError(source, "truncated JPEG: " + std::to_string(data.size()) + " bytes cannot hold " + claim);
+  }
+}
+
 }  // namespace io
 
 struct ImageSize {
@@ -176,27 +265,38 @@ struct ImageSize {
 };
 
 // Reads an encoded image's size from its header, after the checks that keep malformed files
-// away from stb's decoders; `source` names it in errors.
-inline ImageSize image_size(std::span<const std::byte> encoded, const std::filesystem::path& source) {
+// away from stb's decoders and images over `limits` from being decoded; `source` names it in
+// errors.
+inline ImageSize image_size(std::span<const std::byte> encoded, const std::filesystem::path& source,
+                            const ImageLimits& limits = {}) {
   if (encoded.empty()) throw IoError(source, "empty file, not an image");
   if (encoded.size() > std::size_t{1} << 31) throw IoError(source, "file too large for an image");
   io::check_supported_format(encoded, source);
-  io::check_jpeg_tables(encoded, source);
+  io::check_jpeg_structure(encoded, source);
   io::check_png_chunks(encoded, source);
-  io::check_png_size(encoded, source);
+  io::check_png_size(encoded, source, limits);
   int width = 0, height = 0, channels = 0;
   if (!stbi_info_from_memory(reinterpret_cast<const stbi_uc*>(encoded.data()), static_cast<int>(encoded.size()), &width,
                              &height, &channels))
     throw IoError(source, "cannot decode the image: " + io::stb_reason());
   if (width <= 0 || height <= 0) throw IoError(source, "the image has zero size");
-  if (std::int64_t{width} * height > max_image_pixels)
-    throw IoError(source, "the image is too large (" + std::to_string(width) + "x" + std::to_string(height) + ")");
+  const std::int64_t pixels = std::int64_t{width} * height;
+  if (pixels > limits.max_pixels)
+    throw IoError(source, "the image is too large (" + io::size_text(width, height) + "; the limit is " +
+                              std::to_string(limits.max_pixels) + " pixels, ImageLimits::max_pixels)");
+  const std::int64_t bytes = io::decode_bytes(encoded, pixels, channels);
+  if (bytes > limits.max_bytes)
+    throw IoError(source, "the image is too large to decode (" + io::size_text(width, height) + ", about " +
+                              io::bytes_text(bytes) + "; the limit is " + io::bytes_text(limits.max_bytes) +
+                              ", ImageLimits::max_bytes)");
+  io::check_data_length(encoded, source, width, height);
   return {width, height};
 }
 
 // Decodes an encoded image held in memory; `source` names it in errors.
-inline Image decode_image(std::span<const std::byte> encoded, const std::filesystem::path& source) {
-  image_size(encoded, source);
+inline Image decode_image(std::span<const std::byte> encoded, const std::filesystem::path& source,
+                          const ImageLimits& limits = {}) {
+  image_size(encoded, source, limits);
   const auto* bytes = reinterpret_cast<const stbi_uc*>(encoded.data());
   const int length = static_cast<int>(encoded.size());
   int width = 0, height = 0, channels = 0;
@@ -208,9 +308,9 @@ inline Image decode_image(std::span<const std::byte> encoded, const std::filesys
   return image;
 }
 
-inline Image load_image(const std::filesystem::path& path) {
+inline Image load_image(const std::filesystem::path& path, const ImageLimits& limits = {}) {
   const io::MappedFile file(path);
-  return decode_image(file.bytes(), path);
+  return decode_image(file.bytes(), path, limits);
 }
 
 // Bilinear-family resampling (stb's default Mitchell/Catmull-Rom filters).
@@ -275,20 +375,24 @@ inline Preprocess caffe_imagenet() { return {.crop = 227, .mean = {104.007f, 116
 inline Preprocess vgg_imagenet() { return {.crop = 224, .mean = {103.939f, 116.779f, 123.68f}}; }
 }  // namespace preprocess
 
-// Writes `image` preprocessed into out (3 x crop x crop floats, CHW). `rng` drives the random
-// crop and mirror when they are enabled.
-// The image resized as `p` says (a copy when it says no resize).
-inline Image resized_for(const Image& image, const Preprocess& p) {
-  if (p.resize_to <= 0) return image;
+// The size `p` resizes `image` to (its own size when `p` says no resize).
+inline ImageSize resized_size(const Image& image, const Preprocess& p) {
+  if (p.resize_to <= 0) return {image.width, image.height};
   int w = p.resize_to, h = p.resize_to;
   if (p.resize_mode == Preprocess::Resize::shorter_side) {
     if (image.width < image.height) h = int((std::int64_t{image.height} * p.resize_to + image.width / 2) / image.width);
     else w = int((std::int64_t{image.width} * p.resize_to + image.height / 2) / image.height);
   }
-  return resize(image, w, h);
+  return {w, h};
 }
 
-inline void check_crop_fits(const Image& sized, const Preprocess& p) {
+// The image resized as `p` says (a copy when it says no resize).
+inline Image resized_for(const Image& image, const Preprocess& p) {
+  const ImageSize size = resized_size(image, p);
+  return resize(image, size.width, size.height);
+}
+
+inline void check_crop_fits(ImageView sized, const Preprocess& p) {
   if (sized.width < p.crop || sized.height < p.crop)
     throw ShapeError("preprocess: a " + std::to_string(p.crop) + " crop does not fit a " + std::to_string(sized.width) +
                      "x" + std::to_string(sized.height) + " image; resize it first");
@@ -298,7 +402,7 @@ inline void check_crop_fits(const Image& sized, const Preprocess& p) {
 // PreloadedImages keeps).
 inline Image resize_and_crop(const Image& image, const Preprocess& p) {
   const Image sized = resized_for(image, p);
-  check_crop_fits(sized, p);
+  check_crop_fits(sized.view(), p);
   const int x = (sized.width - p.crop) / 2, y = (sized.height - p.crop) / 2;
   Image out{p.crop, p.crop, std::vector<std::uint8_t>(std::size_t(p.crop) * p.crop * 3)};
   for (int row = 0; row < p.crop; ++row)
@@ -306,8 +410,10 @@ inline Image resize_and_crop(const Image& image, const Preprocess& p) {
   return out;
 }
 
-inline void preprocess_into(const Image& image, const Preprocess& p, float* out, Rng* rng = nullptr) {
-  const Image sized = resized_for(image, p);
+// Writes an image that is already at the size `p` resizes to into out (3 x crop x crop floats,
+// CHW): the crop (centre, or random), mirror, channel order, mean and scale. `rng` drives the
+// random crop and mirror when they are enabled.
+inline void crop_into(ImageView sized, const Preprocess& p, float* out, Rng* rng = nullptr) {
   check_crop_fits(sized, p);
   int x = (sized.width - p.crop) / 2, y = (sized.height - p.crop) / 2;
   bool flip = false;
@@ -334,6 +440,14 @@ inline void preprocess_into(const Image& image, const Preprocess& p, float* out,
       }
     }
   }
+}
+
+// Writes `image` preprocessed as `p` says into out (3 x crop x crop floats, CHW): resized
+// (unless it is at that size already), then crop_into.
+inline void preprocess_into(const Image& image, const Preprocess& p, float* out, Rng* rng = nullptr) {
+  const ImageSize size = resized_size(image, p);
+  if (size.width == image.width && size.height == image.height) return crop_into(image.view(), p, out, rng);
+  crop_into(resize(image, size.width, size.height).view(), p, out, rng);
 }
 
 }  // namespace hcnn

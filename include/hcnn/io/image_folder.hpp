@@ -22,7 +22,9 @@ namespace hcnn {
 
 class ImageFolder {
  public:
-  ImageFolder(const std::filesystem::path& root, Preprocess preprocess) : root_(root), preprocess_(std::move(preprocess)) {
+  // `limits` bound what decoding one image may cost (raise them for very large photographs).
+  ImageFolder(const std::filesystem::path& root, Preprocess preprocess, ImageLimits limits = {})
+      : root_(root), preprocess_(std::move(preprocess)), limits_(limits) {
     try {
       scan(root);
     } catch (const std::filesystem::filesystem_error& e) {  // e.g. a symlink loop: an IoError as promised
@@ -41,7 +43,7 @@ class ImageFolder {
 
   // Decodes and preprocesses sample i into out (shape() floats); rng drives augmentation.
   void load(std::size_t i, float* out, Rng* rng = nullptr) const {
-    preprocess_into(load_image(samples_[i].path), preprocess_, out, rng);
+    preprocess_into(load_image(samples_[i].path, limits_), preprocess_, out, rng);
   }
 
   // The usual Caltech-101 protocol: `train_per_class` images of each class (chosen by a seeded
@@ -86,6 +88,7 @@ class ImageFolder {
   };
   std::filesystem::path root_;
   Preprocess preprocess_;
+  ImageLimits limits_;
   std::vector<std::string> classes_;
   std::vector<Sample> samples_;
 };

@@ -32,8 +32,8 @@ class PreloadedImages {
  public:
   // Decodes every image (the first failure is thrown, naming its file). `per_sample` gives the
   // crop, augmentation, channel order, mean and scale; its resize fields are ignored, and its
-  // crop must fit the stored square.
-  PreloadedImages(std::vector<LabeledImage> images, int stored_size, Preprocess per_sample)
+  // crop must fit the stored square. `limits` bound what decoding one image may cost.
+  PreloadedImages(std::vector<LabeledImage> images, int stored_size, Preprocess per_sample, ImageLimits limits = {})
       : images_(std::move(images)), stored_size_(stored_size), per_sample_(std::move(per_sample)) {
     if (stored_size <= 0) throw Error("PreloadedImages: the stored size must be positive, got " + std::to_string(stored_size));
     per_sample_.resize_to = 0;
@@ -48,7 +48,7 @@ class PreloadedImages {
 #pragma omp parallel for schedule(dynamic, 16)
     for (long i = 0; i < count; ++i) {
       try {
-        const Image sized = resize_and_crop(load_image(images_[std::size_t(i)].path), store);
+        const Image sized = resize_and_crop(load_image(images_[std::size_t(i)].path, limits), store);
         std::copy(sized.rgb.begin(), sized.rgb.end(), pixels_.begin() + static_cast<long>(std::size_t(i) * bytes));
       } catch (...) {
 #pragma omp critical(hcnn_preload_failure)
@@ -66,13 +66,12 @@ class PreloadedImages {
   [[nodiscard]] const Preprocess& preprocessing() const { return per_sample_; }
   [[nodiscard]] Preprocess& preprocessing() { return per_sample_; }
 
-  // The stored square of sample i.
-  [[nodiscard]] Image stored(std::size_t i) const {
-    const auto* first = pixels_.data() + i * image_bytes();
-    return Image{stored_size_, stored_size_, std::vector<std::uint8_t>(first, first + image_bytes())};
+  // The stored square of sample i, in place.
+  [[nodiscard]] ImageView stored(std::size_t i) const {
+    return {stored_size_, stored_size_, pixels_.data() + i * image_bytes()};
   }
 
-  void load(std::size_t i, float* out, Rng* rng = nullptr) const { preprocess_into(stored(i), per_sample_, out, rng); }
+  void load(std::size_t i, float* out, Rng* rng = nullptr) const { crop_into(stored(i), per_sample_, out, rng); }
 
  private:
   [[nodiscard]] std::size_t image_bytes() const { return std::size_t(stored_size_) * std::size_t(stored_size_) * 3; }
