@@ -139,7 +139,7 @@ void bench_network(const char* name, const std::vector<int>& batches, int repeat
       if constexpr (L::spec::weight_layer) {
         const float* in = I == 0 ? x.data() : model.template activation<I - 1>().data();
         out.resize(std::size_t(batch) * L::out_shape.size());
-        ws.resize(std::max<std::size_t>(L::workspace_size(batch), 1));
+        ws.resize(workspace_elements<float>(layer, batch));
         const double flops = 2.0 * batch * L::spec::template macs<N::template shape_before<I>()>();
         const auto t = median_times({[&] { layer.forward(in, out.data(), batch, Mode::test, ws.data()); }}, repeats);
         std::printf("  %-9s %-10s batch %3d  %8.2f GFLOP/s\n", name, names[I].c_str(), batch, flops / t[0] * 1e-9);

@@ -49,7 +49,7 @@ GradientReport check_layer_gradients(int batch, std::uint64_t seed, Mode mode = 
       for (auto& v : p.value) v = rng.normal(0.0, 0.3);
 
   std::vector<double> x(in_size), r(out_size), y(out_size), dx(in_size), dout(out_size);
-  std::vector<double> ws(std::max<std::size_t>(L::workspace_size(batch), 1));
+  std::vector<double> ws(workspace_elements<double>(reference, batch));
   for (auto& v : x) v = rng.normal();
   for (auto& v : r) v = rng.normal();
   // Layer state (BatchNorm's moving statistics) comes from a training pass, as in use; the

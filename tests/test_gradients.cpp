@@ -71,7 +71,7 @@ TEST_CASE("Fused softmax + cross-entropy gradient equals the Jacobian path", "[s
   fused.fill(rng, {.classifier = Filler::gaussian(0.5f)}, true);
   general = fused;
   const int n = 4;
-  std::vector<double> x(n * 6), p(n * 5), ws(L::workspace_size(n)), dx1(n * 6), dx2(n * 6), dp(n * 5, 0.0);
+  std::vector<double> x(n * 6), p(n * 5), ws(workspace_elements<double>(fused, n)), dx1(n * 6), dx2(n * 6), dp(n * 5, 0.0);
   for (auto& v : x) v = rng.normal();
   const std::vector<int> labels{0, 4, 2, 2};
   fused.forward(x.data(), p.data(), n, Mode::train, ws.data());

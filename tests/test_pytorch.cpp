@@ -50,7 +50,7 @@ void compare_layer(const std::string& name) {
   }
   const int n = f["x"].dims[0];
   auto x = as<T>(f["x"]);
-  std::vector<T> y(f["y"].data.size()), dx(x.size()), ws(std::max<std::size_t>(L::workspace_size(n), 1));
+  std::vector<T> y(f["y"].data.size()), dx(x.size()), ws(workspace_elements<T>(layer, n));
   layer.forward(x.data(), y.data(), n, Mode::test, ws.data());
   require_close(y, f["y"], name + " forward");
   auto dy = as<T>(f["dy"]);

@@ -174,7 +174,7 @@ class Model<N, Backend, T> {
   void backward(std::span<const int> labels, BackwardOptions options = {}) requires(is_classifier) {
     check_labels(labels, batch_, output_shape.c, "Model");
     if (!visits<depth - 1>(options)) return;
-    ensure_workspace(batch_);
+    ensure_workspace(batch_, Pass::backward);
     auto& top = std::get<depth - 1>(layers_);
     top.backward_from_labels(acts_[depth - 1].data(), acts_[depth].data(), labels.data(), input_grad_of<depth - 1>(options),
                              batch_, workspace_.data());
@@ -257,14 +257,15 @@ class Model<N, Backend, T> {
     for (const auto& a : acts_) grad_size = std::max(grad_size, a.size());
     grads_[0].ensure(grad_size);
     grads_[1].ensure(grad_size);
-    ensure_workspace(n);
+    ensure_workspace(n, Pass::forward);
   }
-  void ensure_workspace(int n) {
-    std::size_t workspace = 0;
+  // One workspace serves every layer in turn: the largest any of them needs for this pass.
+  void ensure_workspace(int n, Pass pass) {
+    std::size_t bytes = 0;
     [&]<std::size_t... I>(std::index_sequence<I...>) {
-      ((workspace = std::max(workspace, std::tuple_element_t<I, Layers>::workspace_size(n))), ...);
+      ((bytes = std::max(bytes, std::get<I>(layers_).workspace_bytes(n, pass))), ...);
     }(std::make_index_sequence<depth>{});
-    workspace_.ensure(workspace);
+    workspace_.ensure((bytes + sizeof(T) - 1) / sizeof(T));
   }
 
   static constexpr bool has_params(std::size_t i) {
@@ -307,7 +308,7 @@ class Model<N, Backend, T> {
   // Runs the visited layers below `top` backwards; the gradient of layer top-1's output is in
   // grads_[top % 2].
   void backward_below(std::size_t top, const BackwardOptions& options) {
-    ensure_workspace(batch_);  // the lanes of a convolution follow the thread count of now
+    ensure_workspace(batch_, Pass::backward);  // the lanes of a convolution follow the thread count of now
     [&]<std::size_t... R>(std::index_sequence<R...>) {
       (backward_layer<depth - 1 - R>(top, options), ...);
     }(std::make_index_sequence<depth>{});

@@ -34,19 +34,32 @@ concept LayerSpec = requires {
   { L::describe() } -> std::convertible_to<std::string>;
 };
 
+// Which pass a layer's scratch memory is for: backward may need more than forward (a
+// convolution's per-lane weight-gradient partials).
+enum class Pass { forward, backward };
+
 // Everything a network calls on a bound layer. `din` may be null: the layer then skips the
 // input gradient (the first layer of a network rarely needs it). Parameter gradients are
 // overwritten with this batch's gradient, not accumulated. A layer with a random stream
 // (dropout) also offers `Rng& rng()`, so checkpoints can save where the stream stands.
+// `workspace_bytes(n, pass)` is the scratch memory `ws` must offer for a pass over n samples,
+// asked of the bound layer at run time (a GPU layer's depends on the algorithm it picked).
 template <class B, class T>
-concept BoundLayer = requires(B b, const T* in, const T* out, T* dout, T* din, T* ws, int n, Rng& rng,
+concept BoundLayer = requires(B b, const B& cb, const T* in, const T* out, T* dout, T* din, T* ws, int n, Rng& rng,
                               const Init& init, bool last) {
-  { B::workspace_size(n) } -> std::convertible_to<std::size_t>;
+  { cb.workspace_bytes(n, Pass::forward) } -> std::convertible_to<std::size_t>;
   b.forward(in, dout, n, Mode::test, ws);
   b.backward(in, out, dout, din, n, ws);
   { b.params() } -> std::convertible_to<std::span<Param<T, typename B::backend>>>;
   b.fill(rng, init, last);
 };
+
+// How many T hold a layer's workspace for either pass over n samples (at least one).
+template <class T, class L>
+[[nodiscard]] std::size_t workspace_elements(const L& layer, int n) {
+  const std::size_t bytes = std::max(layer.workspace_bytes(n, Pass::forward), layer.workspace_bytes(n, Pass::backward));
+  return std::max<std::size_t>((bytes + sizeof(T) - 1) / sizeof(T), 1);
+}
 
 // A hyper-parameter in a layer's description: 0.5 -> "0.5", 1e-4 -> "0.0001".
 inline std::string short_float(float value) {

@@ -28,7 +28,7 @@ struct LayerImpl<BatchNorm<Act, Eps, Maf>, In, T, Cpu> {
   std::array<Param<T, Cpu>, 5> params_ = make_params<spec, In, T, Cpu>();
 
   std::span<Param<T, Cpu>> params() { return params_; }
-  static std::size_t workspace_size(int) { return 0; }
+  std::size_t workspace_bytes(int, Pass) const { return 0; }
 
   // Caffe's initial state: zero moving sums, scale 1, bias 0.
   void fill(Rng&, const Init&, bool) {

@@ -36,16 +36,19 @@ struct LayerImpl<Conv<Out, K, S, P, G, Act>, In, T, Cpu> {
     Filler::constant(init.bias).fill(params_[1].value.data(), params_[1].size(), 1, rng);
   }
 
-  // Per lane (cpu::lanes): the column matrix, and in backward the lane's partial weight and
-  // bias gradients.
+  // Per lane (cpu::lanes): the column matrix, and in backward also the lane's partial weight
+  // and bias gradients after it (so forward, inference above all, needs only the columns).
   static constexpr std::size_t column_size = pointwise ? 0 : std::size_t{patch} * positions;
   static constexpr std::size_t lane_size = column_size + std::size_t{Out} * patch + Out;
-  static std::size_t workspace_size(int n) { return std::size_t(cpu::lanes(n)) * lane_size; }
+  std::size_t workspace_bytes(int n, Pass pass) const {
+    const std::size_t lanes = std::size_t(cpu::lanes(n));
+    return (pass == Pass::backward ? lanes * lane_size : lanes * column_size) * sizeof(T);
+  }
 
   void forward(const T* in, T* out, int n, Mode, T* ws) const {
     const T* weight = params_[0].value.data();
     cpu::for_each_sample(n, cpu::lanes(n), [&](int s, int lane) {
-      T* lane_ws = ws + std::size_t(lane) * lane_size;
+      T* lane_ws = ws + std::size_t(lane) * column_size;
       const T* x = in + s * In.size();
       T* y = out + s * out_shape.size();
       for (int g = 0; g < G; ++g) {

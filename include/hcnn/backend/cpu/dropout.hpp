@@ -17,7 +17,7 @@ struct LayerImpl<Dropout<P>, In, T, Cpu> : NoParams<T, Cpu> {
   using spec = Dropout<P>;
   static constexpr Shape out_shape = In;
 
-  static std::size_t workspace_size(int) { return 0; }
+  std::size_t workspace_bytes(int, Pass) const { return 0; }
 
   void fill(Rng& rng, const Init&, bool) { rng_ = Rng(rng.next()); }
   Rng& rng() { return rng_; }

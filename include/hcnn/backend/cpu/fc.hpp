@@ -50,7 +50,7 @@ struct LayerImpl<FC<Out, Act>, In, T, Cpu> : cpu::InnerProduct<Out, In, T> {
   static constexpr Shape out_shape = spec::template output<In>();
 
   std::span<Param<T, Cpu>> params() { return this->params_; }
-  static std::size_t workspace_size(int) { return 0; }
+  std::size_t workspace_bytes(int, Pass) const { return 0; }
 
   void forward(const T* in, T* out, int n, Mode, T*) const {
     cpu::InnerProduct<Out, In, T>::forward(in, out, n);
@@ -70,7 +70,7 @@ struct LayerImpl<Softmax<N>, In, T, Cpu> : cpu::InnerProduct<N, In, T> {
 
   std::span<Param<T, Cpu>> params() { return this->params_; }
   // The backward pass keeps the logits' gradient here.
-  static std::size_t workspace_size(int n) { return std::size_t(n) * N; }
+  std::size_t workspace_bytes(int n, Pass pass) const { return pass == Pass::backward ? std::size_t(n) * N * sizeof(T) : 0; }
 
   void forward(const T* in, T* out, int n, Mode, T*) const {
     cpu::InnerProduct<N, In, T>::forward(in, out, n);

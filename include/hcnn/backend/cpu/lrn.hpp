@@ -22,7 +22,7 @@ struct LayerImpl<LRN<Size, Alpha, Beta, K>, In, T, Cpu> : NoParams<T, Cpu> {
   static constexpr int plane = In.h * In.w;
 
   // One sample's scale, and one sample's dy*y/scale (backward) or squares (forward).
-  static std::size_t workspace_size(int) { return 2 * static_cast<std::size_t>(In.size()); }
+  std::size_t workspace_bytes(int, Pass) const { return 2 * static_cast<std::size_t>(In.size()) * sizeof(T); }
 
   void forward(const T* in, T* out, int n, Mode, T* ws) const {
     for (int s = 0; s < n; ++s) {

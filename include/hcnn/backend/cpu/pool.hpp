@@ -17,7 +17,7 @@ struct LayerImpl<Pool<IsMax, K, S, P>, In, T, Cpu> : NoParams<T, Cpu> {
   using spec = Pool<IsMax, K, S, P>;
   static constexpr Shape out_shape = spec::template output<In>();
 
-  static std::size_t workspace_size(int) { return 0; }
+  std::size_t workspace_bytes(int, Pass) const { return 0; }
 
   void forward(const T* in, T* out, int n, Mode, T*) const {
     const long planes = long{n} * In.c;
