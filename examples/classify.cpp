@@ -52,6 +52,9 @@ centre 227x227 (CaffeNet) or 224x224 (VGG) crop, BGR, minus the ImageNet mean.
   --list          the architectures --checkpoint knows
   --mean B,G,R    the per-channel mean to subtract (default: each model's ImageNet mean,
                   104.007,116.669,122.679 for CaffeNet and 103.939,116.779,123.68 for VGG)
+  --max-image-pixels N  refuse images of more than N pixels (default 67108864, 8192x8192)
+  --max-image-mb N      refuse images whose decoding would take more than N MiB of memory
+                  (default 1024); both are checked against the file's header before decoding
   --help          this text
 
 Every error names the file involved; the exit status is 0 on success, 1 on an error in a
@@ -199,6 +202,14 @@ std::array<float, 3> parse_mean(const std::string& text) {
   return mean;
 }
 
+std::int64_t parse_positive(const std::string& option, const std::string& text) {
+  char* end = nullptr;
+  const long long value = std::strtoll(text.c_str(), &end, 10);
+  if (end == text.c_str() || *end != '\0' || value <= 0 || value > (std::int64_t{1} << 40))
+    throw std::invalid_argument(option + " expects a positive whole number, got '" + text + "'");
+  return value;
+}
+
 void print_top5(const std::string& who, const std::vector<float>& p, const std::vector<std::string>& labels) {
   std::vector<int> order(p.size());
   std::iota(order.begin(), order.end(), 0);
@@ -216,6 +227,7 @@ int main(int argc, char** argv) {
   std::vector<std::string> model_paths, checkpoint_paths, images;
   std::string labels_path;
   std::optional<std::array<float, 3>> mean;
+  ImageLimits limits;
   try {
     for (int i = 1; i < argc; ++i) {
       const std::string arg = argv[i];
@@ -237,6 +249,10 @@ int main(int argc, char** argv) {
         labels_path = value();
       } else if (arg == "--mean") {
         mean = parse_mean(value());
+      } else if (arg == "--max-image-pixels") {
+        limits.max_pixels = parse_positive(arg, value());
+      } else if (arg == "--max-image-mb") {
+        limits.max_bytes = parse_positive(arg, value()) << 20;
       } else if (arg.starts_with("--")) {
         throw std::invalid_argument("unknown option " + arg);
       } else {
@@ -264,17 +280,25 @@ int main(int argc, char** argv) {
     int failures = 0;
     for (const auto& path : images) {
       try {
-        const Image image = load_image(path);
-        std::printf("%s\n", path.c_str());
+        const Image image = load_image(path, limits);
         std::vector<float> average(std::size_t(classes), 0.0f);
+        std::vector<std::vector<float>> outputs;
         for (const auto& c : classifiers) {
-          const auto p = c.run(image);
+          outputs.push_back(c.run(image));
+          if (const auto at = first_non_finite(std::span<const float>(outputs.back())))
+            throw NumericError(path + ": " + c.name + " gives " + non_finite_name(outputs.back()[*at]) +
+                               " probabilities for this image: a layer's output overflowed (its parameters are finite)");
+        }
+        std::printf("%s\n", path.c_str());
+        for (std::size_t n = 0; n < classifiers.size(); ++n) {
+          const auto& c = classifiers[n];
+          const auto& p = outputs[n];
           print_top5(c.name, p, labels);
           for (int k = 0; k < classes; ++k) average[k] += p[k] / float(classifiers.size());
         }
         if (classifiers.size() == 2)
           print_top5("average of " + classifiers[0].name + " and " + classifiers[1].name, average, labels);
-      } catch (const IoError& e) {  // one bad image does not stop the others
+      } catch (const Error& e) {  // one bad image (or one that overflows a layer) does not stop the others
         std::fflush(stdout);
         std::fprintf(stderr, "hcnn_classify: %s\n", e.what());
         ++failures;

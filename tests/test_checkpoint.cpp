@@ -4,7 +4,9 @@
 #include <hcnn/hcnn.hpp>
 
 #include <csignal>
+#include <cstring>
 #include <fstream>
+#include <limits>
 #include <sys/resource.h>
 #include <sys/wait.h>
 #include <unistd.h>
@@ -225,4 +227,55 @@ TEST_CASE("Preprocessing round-trips through its text form", "[data]") {
   CHECK_THROWS_WITH(parse_preprocess("crop=64"), Catch::Contains("is not a preprocessing"));
   CHECK_THROWS_WITH(parse_preprocess("resize=exact:256 crop=227 bgr=1 mean=nan,1,1 scale=1"),
                     Catch::Contains("is not a preprocessing"));
+}
+
+TEST_CASE("Non-finite parameters are refused by save, load, export and import, naming the blob", "[checkpoint][errors]") {
+  TempDir dir;
+  Model<Tiny> model(1);
+  auto params = model.parameters();
+  const std::string layer = params[2].layer;  // the FC layer's weight
+  REQUIRE(params[2].param->name == "weight");
+  const std::string blob = "layer '" + layer + "' weight";
+  constexpr float marker = 12345.678f;  // found in the file's bytes, then made NaN there
+  auto poison = [&](std::vector<char> bytes) {
+    std::size_t found = 0;
+    for (std::size_t i = 0; i + 4 <= bytes.size(); ++i)
+      if (std::memcmp(bytes.data() + i, &marker, 4) == 0) {
+        const float nan = std::numeric_limits<float>::quiet_NaN();
+        std::memcpy(bytes.data() + i, &nan, 4);
+        ++found;
+      }
+    REQUIRE(found == 1);
+    return bytes;
+  };
+
+  // Writing: nothing is written.
+  params[2].param->value[17] = std::numeric_limits<float>::quiet_NaN();
+  CHECK_THROWS_AS(save_checkpoint(dir / "nan.ckpt", model), NumericError);
+  CHECK_THROWS_WITH(save_checkpoint(dir / "nan.ckpt", model), Catch::Contains("nan.ckpt: not saved: " + blob + " holds nan at index 17"));
+  CHECK_THROWS_WITH(export_caffemodel(model, dir / "nan.caffemodel"), Catch::Contains(blob + " holds nan at index 17"));
+  CHECK(!std::filesystem::exists(dir / "nan.ckpt"));
+  CHECK(!std::filesystem::exists(dir / "nan.caffemodel"));
+  params[2].param->value[17] = -std::numeric_limits<float>::infinity();
+  CHECK_THROWS_WITH(save_checkpoint(dir / "nan.ckpt", model), Catch::Contains("holds -inf at index 17"));
+
+  // Reading: a file made non-finite behind hcnn's back (the checksum made right again) loads nothing.
+  params[2].param->value[17] = marker;
+  save_checkpoint(dir / "marked.ckpt", model);
+  export_caffemodel(model, dir / "marked.caffemodel");
+  auto checkpoint = poison(testing::read_bytes(dir / "marked.ckpt"));
+  constexpr std::size_t header = 12;
+  const std::uint32_t crc = io::crc32(std::as_bytes(std::span(checkpoint)).subspan(header, checkpoint.size() - header - 4));
+  std::memcpy(checkpoint.data() + checkpoint.size() - 4, &crc, 4);
+  testing::write_bytes(dir / "nan.ckpt", checkpoint);
+  testing::write_bytes(dir / "nan.caffemodel", poison(testing::read_bytes(dir / "marked.caffemodel")));
+  Model<Tiny> target(5);
+  const auto before = testing::parameter_values(target);
+  CHECK_THROWS_WITH(load_checkpoint(dir / "nan.ckpt", target),
+                    Catch::Contains("nan.ckpt: " + blob + " holds nan at index 17: the checkpoint holds a diverged"));
+  CHECK_THROWS_WITH(import_caffemodel(target, dir / "nan.caffemodel"),
+                    Catch::Contains("nan.caffemodel: layer '" + layer + "' (FC) weight holds nan at index 17"));
+  CHECK(testing::parameter_values(target) == before);
+  load_checkpoint(dir / "marked.ckpt", target);  // the unpoisoned files load
+  import_caffemodel(target, dir / "marked.caffemodel");
 }

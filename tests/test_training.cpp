@@ -5,6 +5,7 @@
 #include <hcnn/hcnn.hpp>
 
 #include <fstream>
+#include <limits>
 
 #include "parameter_values.hpp"
 #include "temp_dir.hpp"
@@ -73,6 +74,43 @@ TEST_CASE("Learning-rate policies compute Caffe's rates", "[train][schedule]") {
   CHECK(cosine.multiplier(60) == Approx(0.5));
   CHECK(cosine.multiplier(110) == Approx(0.0).margin(1e-12));
   CHECK_THROWS_WITH(Schedule::warmup_cosine(10, 5), Catch::Contains("0 <= warmup < max_iter"));
+}
+
+TEST_CASE("A diverged training run stops with an error naming the first non-finite blob", "[train][errors]") {
+  TempDir dir;
+  const Patterns data(40);
+  const TrainOptions options{.batch_size = 8, .views = 0, .seed = 5, .checkpoint = dir / "run.ckpt",
+                             .progress = ProgressStyle::none};
+  // A learning rate far too high: the weights grow huge (finite) and the next forward pass overflows.
+  Model<A> model(1);
+  CHECK_THROWS_WITH(Trainer(model, Sgd{.lr = 1e30f}, strategy::whole_network, options).fit(data, 3),
+                    Catch::Matches("Trainer: the loss is (nan|inf) at epoch 1, iteration [0-9]+ \\(learning rate 1e\\+30\\): "
+                                   "every parameter is finite, so the batch's inputs are not or a layer's output overflowed\\. "
+                                   "Training stopped; the checkpoint .*run.ckpt holds the last finished epoch\\..*"));
+  CHECK(!std::filesystem::exists(dir / "run.ckpt"));  // no epoch finished: nothing saved
+  // A NaN weight (loaded behind hcnn's back) is named.
+  Model<A> poisoned(1);
+  const auto params = poisoned.parameters();
+  params[0].param->value[3] = std::numeric_limits<float>::quiet_NaN();
+  CHECK_THROWS_WITH(Trainer(poisoned, Sgd{.lr = 0.01f}, strategy::whole_network, options).fit(data, 3),
+                    Catch::Contains("the loss is nan at epoch 1, iteration 1 (learning rate 0.01): layer '" +
+                                    params[0].layer + "' weight holds nan at index 3. Training stopped"));
+
+  // Finite parameters but a NaN in the data: the message says so.
+  class Poisoned : public Patterns {
+   public:
+    using Patterns::Patterns;
+    void load(std::size_t i, float* out, Rng* augment) const {
+      Patterns::load(i, out, augment);
+      if (i == 13) std::fill(out, out + shape().size(), std::numeric_limits<float>::quiet_NaN());
+    }
+  };
+  Model<A> clean(1);
+  CHECK_THROWS_WITH(Trainer(clean, Sgd{.lr = 0.01f}, strategy::whole_network, TrainOptions{.progress = ProgressStyle::none})
+                        .fit(Poisoned(40), 1),
+                    Catch::Contains("the loss is nan at epoch 1, iteration 1") &&
+                        Catch::Contains("every parameter is finite, so the batch's inputs are not") &&
+                        Catch::Contains("nothing was saved"));
 }
 
 TEST_CASE("Resuming from a checkpoint equals the uninterrupted run in training mode", "[train][checkpoint]") {

@@ -231,14 +231,15 @@ std::pair<std::array<float, 3>, float> channel_statistics(const PreloadedImages&
   std::array<double, 3> sum{}, squares{};
   double values = 0;
   for (std::size_t i = 0; i < count; ++i) {
-    const Image image = images.stored(i);
-    for (std::size_t p = 0; p < image.rgb.size(); p += 3)
+    const ImageView image = images.stored(i);
+    const std::size_t pixels = std::size_t(image.width) * std::size_t(image.height);
+    for (std::size_t p = 0; p < 3 * pixels; p += 3)
       for (int c = 0; c < 3; ++c) {
         const double v = image.rgb[p + std::size_t(2 - c)];  // BGR
         sum[std::size_t(c)] += v;
         squares[std::size_t(c)] += v * v;
       }
-    values += double(image.rgb.size() / 3);
+    values += double(pixels);
   }
   std::array<float, 3> mean{};
   double variance = 0;
@@ -366,8 +367,8 @@ class Experiment {
       auto hom = std::make_unique<Model<SourceJoint<D, D>>>(seed);
       auto het = std::make_unique<Model<SourceJoint<D, VD>>>(seed);
       train_source("table2", "[D,D']+2CL", *hom, d, d2, seed, source_train, source_test);
-      train_source("table2", "[D,VD]+2CL", *het, d, vd, seed, source_train, source_test);
-      results_.add("table1", "2CL fc-alpha 512", "source", seed, last_);
+      const Accuracy het_source = train_source("table2", "[D,VD]+2CL", *het, d, vd, seed, source_train, source_test);
+      results_.add("table1", "2CL fc-alpha 512", "source", seed, het_source);
       train_variant<SourceJoint<D, VD, 640>>("2CL fc-alpha 640", d, vd, seed, source_train, source_test);
       train_variant<SourceJoint<D, VD, 768>>("2CL fc-alpha 768", d, vd, seed, source_train, source_test);
       train_variant<SourceJoint5c>("3CL 512-768 (Fig. 5c)", d, vd, seed, source_train, source_test);
@@ -436,15 +437,16 @@ class Experiment {
   }
 
   template <class Joint, class MA, class MB, class E>
-  void train_source(const std::string& table, const std::string& row, Model<Joint>& joint, MA& a, MB& b, int seed,
+  Accuracy train_source(const std::string& table, const std::string& row, Model<Joint>& joint, MA& a, MB& b, int seed,
                     const Subset<PreloadedImages>& train, const E& test) {
     copy_parameters(a, joint.template base<0>());
     copy_parameters(b, joint.template base<1>());
     Trainer(joint, Sgd{.lr = 0.01f}, strategy::combination_layers,
             options("source_" + file_name(row) + "_seed" + std::to_string(seed), s_.head_epochs, train.size(), seed, false))
         .fit(train, s_.head_epochs, test);
-    last_ = evaluate(joint, test, bank_);
-    results_.add(table, row, "source", seed, last_);
+    const Accuracy accuracy = evaluate(joint, test, bank_);
+    results_.add(table, row, "source", seed, accuracy);
+    return accuracy;
   }
 
   template <class Joint, class MA, class MB, class E>
@@ -463,11 +465,13 @@ class Experiment {
     average_on_target("[D,D']+avg", seed, *single_d, *single_d2, test);
     average_on_target("[D,VD]+avg", seed, *single_d, *single_vd, test);
 
-    auto hom_t = joint_on_target<TargetJoint<D, D>>(hom, "[D,D']+2CL", strategy::combination_layers, seed, train, test, false);
-    results_.add("table2", "[D,D']+2CL", "target", seed, last_);
-    auto het_soft = joint_on_target<TargetJoint<D, VD>>(het, "[D,VD]+2CL", strategy::softmax_only, seed, train, test, true);
-    auto het_t = joint_on_target<TargetJoint<D, VD>>(het, "[D,VD]+2CL", strategy::combination_layers, seed, train, test, true);
-    results_.add("table2", "[D,VD]+2CL", "target", seed, last_);
+    auto [hom_t, hom_accuracy] =
+        joint_on_target<TargetJoint<D, D>>(hom, "[D,D']+2CL", strategy::combination_layers, seed, train, test, false);
+    results_.add("table2", "[D,D']+2CL", "target", seed, hom_accuracy);
+    joint_on_target<TargetJoint<D, VD>>(het, "[D,VD]+2CL", strategy::softmax_only, seed, train, test, true);
+    auto [het_t, het_accuracy] =
+        joint_on_target<TargetJoint<D, VD>>(het, "[D,VD]+2CL", strategy::combination_layers, seed, train, test, true);
+    results_.add("table2", "[D,VD]+2CL", "target", seed, het_accuracy);
     if (seed <= s_.deep_seeds) {
       fine_tune_deeper(*het_t, strategy::base_top_layers, seed, train, test);
       fine_tune_deeper(*het_t, strategy::whole_network, seed, train, test);
@@ -509,9 +513,10 @@ class Experiment {
     results_.add("table2", row, "target", seed, counter.result());
   }
 
-  // The joint trained on the source task, with a new softmax for the target task.
+  // The joint trained on the source task, with a new softmax for the target task, and its
+  // test accuracy.
   template <class Target, class Source, class E>
-  std::unique_ptr<Model<Target>> joint_on_target(Source& source, const std::string& name, const Strategy& strategy,
+  std::pair<std::unique_ptr<Model<Target>>, Accuracy> joint_on_target(Source& source, const std::string& name, const Strategy& strategy,
                                                  int seed, const Subset<PreloadedImages>& train, const E& test,
                                                  bool table4) {
     auto model = std::make_unique<Model<Target>>(seed);
@@ -522,9 +527,9 @@ class Experiment {
                             std::to_string(seed);
     Trainer(*model, Sgd{.lr = 0.01f}, strategy, options(log, s_.head_epochs, train.size(), seed, false))
         .fit(train, s_.head_epochs, test);
-    last_ = evaluate(*model, test, bank_);
-    if (table4) results_.add("table4", std::string(strategy.name), "target", seed, last_);
-    return model;
+    const Accuracy accuracy = evaluate(*model, test, bank_);
+    if (table4) results_.add("table4", std::string(strategy.name), "target", seed, accuracy);
+    return {std::move(model), accuracy};
   }
 
   // Table 4's deeper rows: from the joint trained with softmax + fc-alpha, fine-tune further
@@ -710,7 +715,6 @@ class Experiment {
   Settings s_;
   FeatureBank<float> bank_;
   Results results_;
-  Accuracy last_;
   std::map<std::string, std::string> metadata_;         // of the target-task checkpoints (hcnn_classify)
   std::map<std::string, std::string> source_metadata_;  // of the bases'
 };

@@ -8,6 +8,7 @@
 #include "core/buffer.hpp"
 #include "core/error.hpp"
 #include "core/filler.hpp"
+#include "core/finite.hpp"
 #include "core/layer.hpp"
 #include "core/param.hpp"
 #include "core/random.hpp"

@@ -22,6 +22,13 @@ class ShapeError : public Error {
   using Error::Error;
 };
 
+// A value is NaN or infinite where a finite number is needed (a diverged training run, a
+// model that would write or compute garbage).
+class NumericError : public Error {
+ public:
+  using Error::Error;
+};
+
 // A file is missing, unreadable, truncated or corrupt, or cannot be written.
 class IoError : public Error {
  public:

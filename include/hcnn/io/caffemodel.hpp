@@ -16,6 +16,7 @@
 // model is unchanged and the IoError names the file, the layer and both shapes.
 #pragma once
 
+#include <cmath>
 #include <cstdint>
 #include <cstring>
 #include <filesystem>
@@ -26,6 +27,7 @@
 #include <vector>
 
 #include "../core/error.hpp"
+#include "../core/finite.hpp"
 #include "../core/shape.hpp"
 #include "atomic_file.hpp"
 #include "mapped_file.hpp"
@@ -50,22 +52,31 @@ struct CaffeBlob {
     s.insert(s.end(), shape.begin(), shape.end());
     return s;
   }
+  // Value i as a T (a double too large for T becomes infinite).
+  template <class T>
+  [[nodiscard]] T value(std::size_t i) const {
+    if (!packed_floats.empty()) {
+      float v;
+      std::memcpy(&v, packed_floats.data() + 4 * i, 4);  // unaligned little-endian
+      return static_cast<T>(v);
+    }
+    if (!packed_doubles.empty()) {
+      double v;
+      std::memcpy(&v, packed_doubles.data() + 8 * i, 8);
+      return static_cast<T>(v);
+    }
+    return static_cast<T>(unpacked[i]);
+  }
   template <class T>
   void copy_to(T* out) const {
-    const std::size_t n = count();
-    for (std::size_t i = 0; i < n; ++i) {
-      if (!packed_floats.empty()) {
-        float v;
-        std::memcpy(&v, packed_floats.data() + 4 * i, 4);  // unaligned little-endian
-        out[i] = static_cast<T>(v);
-      } else if (!packed_doubles.empty()) {
-        double v;
-        std::memcpy(&v, packed_doubles.data() + 8 * i, 8);
-        out[i] = static_cast<T>(v);
-      } else {
-        out[i] = static_cast<T>(unpacked[i]);
-      }
-    }
+    for (std::size_t i = 0, n = count(); i < n; ++i) out[i] = value<T>(i);
+  }
+  // The index of the first value that is NaN or infinite as a T, if any.
+  template <class T>
+  [[nodiscard]] std::optional<std::size_t> first_non_finite() const {
+    for (std::size_t i = 0, n = count(); i < n; ++i)
+      if (!std::isfinite(value<T>(i))) return i;
+    return std::nullopt;
   }
 };
 
@@ -297,6 +308,10 @@ void import_caffemodel(ModelT& model, const CaffeModel& file, std::span<const st
       if (actual != expected)
         throw IoError(file.path(), where + " " + param.name + " has shape " + dims_to_string(sources[b]->shape) +
                                        " in the file, but the model's is " + dims_to_string(expected));
+      using T = typename ModelT::value_type;
+      if (const auto at = sources[b]->template first_non_finite<T>())
+        throw IoError(file.path(), where + " " + param.name + " " + non_finite_text(double(sources[b]->template value<T>(*at)), *at) +
+                                       ": the model file is corrupt");
       copies.push_back({sources[b], param.value.data()});
     }
   });
@@ -360,6 +375,8 @@ void write_caffe_layer(std::FILE* file, const std::string& name, const std::stri
 // same name and a Scale layer named <name>_scale after it (what import_caffemodel pairs).
 template <class ModelT>
 void export_caffemodel(ModelT& model, const std::filesystem::path& path, const std::string& net_name = "hcnn") {
+  if (const auto bad = non_finite_parameter(model.parameters()))  // never write what import would refuse
+    throw NumericError(path.string() + ": not exported: " + *bad);
   io::write_atomically(path, [&](std::FILE* file) {
     const std::string header = io::field_header(1, net_name.size()) + net_name;
     std::fwrite(header.data(), 1, header.size(), file);

@@ -34,10 +34,12 @@
 #include <cstring>
 #include <filesystem>
 #include <map>
+#include <span>
 #include <string>
 #include <vector>
 
 #include "../core/error.hpp"
+#include "../core/finite.hpp"
 #include "../core/shape.hpp"
 #include "../architecture.hpp"
 #include "../train/sgd.hpp"
@@ -153,7 +155,17 @@ void save_checkpoint(const std::filesystem::path& path, ModelT& model, const Sol
   const std::string arch = architecture<typename ModelT::net>();
   auto params = model.parameters();
   const auto streams = model.random_streams();
-  if (solver != nullptr) solver->check_fits(params);  // never write a checkpoint load_checkpoint would refuse
+  // Never write a checkpoint load_checkpoint would refuse.
+  if (solver != nullptr) solver->check_fits(params);
+  if (const auto bad = non_finite_parameter(params))
+    throw NumericError(path.string() + ": not saved: " + *bad + " (a checkpoint of a diverged model could not be loaded)");
+  if (solver != nullptr)
+    for (std::size_t i = 0; i < solver->history().size(); ++i) {
+      const auto& h = solver->history()[i];
+      if (const auto at = first_non_finite(std::span<const T>(h.data(), h.size())))
+        throw NumericError(path.string() + ": not saved: the momentum of layer '" + params[i].layer + "' " +
+                           params[i].param->name + " " + non_finite_text(double(h[*at]), *at));
+    }
   io::write_atomically(path, [&](std::FILE* file) {
     std::fwrite(io::checkpoint_magic, 1, sizeof io::checkpoint_magic, file);
     std::fwrite(&io::checkpoint_version, sizeof io::checkpoint_version, 1, file);
@@ -266,8 +278,13 @@ CheckpointInfo load_checkpoint(std::span<const std::byte> bytes, const std::file
     if (count < params.size())
       throw IoError(path, "has " + std::to_string(count) + " parameter blobs, the model " + std::to_string(params.size()) +
                               "; first missing: layer '" + params[count].layer + "' " + params[count].param->name);
-    for (std::size_t i = 0; i < sizes.size(); ++i)
+    for (std::size_t i = 0; i < sizes.size(); ++i) {
       restores.push_back({in.take(sizes[i] * sizeof(T), "parameter values"), params[i].param->value.data()});
+      if (const auto at = first_non_finite_bytes<T>(restores.back().from))
+        throw IoError(path, "layer '" + params[i].layer + "' " + params[i].param->name + " " +
+                                non_finite_text(double(value_at<T>(restores.back().from, *at)), *at) +
+                                ": the checkpoint holds a diverged or corrupt model");
+    }
     info.has_solver = in.read<std::uint8_t>("the solver flag") != 0;
     if (info.has_solver) {
       config.lr = in.read<float>("the solver state");
@@ -281,6 +298,9 @@ CheckpointInfo load_checkpoint(std::span<const std::byte> bytes, const std::file
         const auto n = in.read<std::uint64_t>("the solver state");
         if (n != sizes[i]) throw IoError(path, "momentum blob " + std::to_string(i) + " has the wrong size");
         history.push_back(in.take(n * sizeof(T), "the momentum values"));
+        if (const auto at = first_non_finite_bytes<T>(history.back()))
+          throw IoError(path, "the momentum of layer '" + params[i].layer + "' " + params[i].param->name + " " +
+                                  non_finite_text(double(value_at<T>(history.back(), *at)), *at));
       }
     }
     if (version >= 2) {

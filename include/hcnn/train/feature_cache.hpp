@@ -11,7 +11,9 @@
 //
 // evaluate(model, data, bank) and for_each_cached_batch() run a Combination in test mode from
 // the bank's features of each sample's centre view: an experiment that evaluates many
-// combinations of the same bases computes each base's test features once.
+// combinations of the same bases computes each base's test features once. The Trainer keeps a
+// centre_view_cache of its test set for a whole fit(), so evaluating after every epoch runs
+// the frozen bases over the test set once.
 #pragma once
 
 #include <array>
@@ -20,6 +22,7 @@
 #include <numeric>
 #include <span>
 #include <string>
+#include <utility>
 #include <vector>
 
 #include "../architecture.hpp"
@@ -140,17 +143,24 @@ class FeatureCache {
   std::array<std::vector<T>, base_count> staging_;
 };
 
-// Runs a Combination in test mode over `data` in order, from the bank's features of each
-// sample's centre view, and calls f(first_sample, labels, output) after each batch; the model's
-// activations (model.head().activation<k>()) are those of the batch.
-template <class ModelT, Dataset D, class F>
+// The features of each sample's centre view (what evaluation sees), looked up in `bank` first
+// if one is given.
+template <class ModelT, Dataset D>
   requires is_combination<typename ModelT::net>
-void for_each_cached_batch(ModelT& model, const D& data, FeatureBank<typename ModelT::value_type>& bank, F&& f,
-                           int batch_size = 64) {
+FeatureCache<ModelT> centre_view_cache(ModelT& model, const D& data, FeatureBank<typename ModelT::value_type>* bank,
+                                       int batch_size = 64) {
   if (data.shape() != ModelT::input_shape)
     throw ShapeError("evaluate: the dataset gives " + to_string(data.shape()) + " samples, the model expects " +
                      to_string(ModelT::input_shape));
-  FeatureCache<ModelT> cache(model, data, 1, false, 0, batch_size, nullptr, &bank);
+  return FeatureCache<ModelT>(model, data, 1, false, 0, batch_size, nullptr, bank);
+}
+
+// Runs a Combination in test mode over `data` in order, from `cache` (a centre_view_cache of
+// `data` for the model's current bases), and calls f(first_sample, labels, output) after each
+// batch; the model's activations (model.head().activation<k>()) are those of the batch.
+template <class ModelT, Dataset D, class F>
+  requires is_combination<typename ModelT::net>
+void for_each_cached_batch(ModelT& model, const D& data, FeatureCache<ModelT>& cache, F&& f, int batch_size = 64) {
   std::vector<std::size_t> samples;
   std::vector<int> labels;
   for (std::size_t at = 0; at < data.size(); at += std::size_t(batch_size)) {
@@ -163,19 +173,36 @@ void for_each_cached_batch(ModelT& model, const D& data, FeatureBank<typename Mo
   }
 }
 
-// evaluate() from cached features: the same figures as evaluate(model, data), with each base's
-// test features computed once per bank.
+// The same from the bank's features of each sample's centre view.
+template <class ModelT, Dataset D, class F>
+  requires is_combination<typename ModelT::net>
+void for_each_cached_batch(ModelT& model, const D& data, FeatureBank<typename ModelT::value_type>& bank, F&& f,
+                           int batch_size = 64) {
+  auto cache = centre_view_cache(model, data, &bank, batch_size);
+  for_each_cached_batch(model, data, cache, std::forward<F>(f), batch_size);
+}
+
+// evaluate() from cached features: the same figures as evaluate(model, data). From a
+// centre_view_cache of `data` (built once, evaluated after every epoch of head training) ...
 template <class ModelT, Dataset D>
   requires is_combination<typename ModelT::net>
-Accuracy evaluate(ModelT& model, const D& data, FeatureBank<typename ModelT::value_type>& bank, int batch_size = 64) {
+Accuracy evaluate(ModelT& model, const D& data, FeatureCache<ModelT>& cache, int batch_size = 64) {
   AccuracyCounter counter;
   for_each_cached_batch(
-      model, data, bank,
+      model, data, cache,
       [&](std::size_t, std::span<const int> labels, const auto& output) {
         counter.add(output.data(), ModelT::output_shape.c, labels, model.loss(labels));
       },
       batch_size);
   return counter.result();
+}
+
+// ... or from a bank, each base's test features computed once per bank.
+template <class ModelT, Dataset D>
+  requires is_combination<typename ModelT::net>
+Accuracy evaluate(ModelT& model, const D& data, FeatureBank<typename ModelT::value_type>& bank, int batch_size = 64) {
+  auto cache = centre_view_cache(model, data, &bank, batch_size);
+  return evaluate(model, data, cache, batch_size);
 }
 
 // The class probabilities of every sample (data.size() x classes, row-major), from cached

@@ -7,12 +7,14 @@
 // fit() runs SGD on softmax cross-entropy over shuffled, augmented batches, with the learning
 // rate of the schedule at each iteration; the strategy decides which layers train (and so what
 // backward computes). With the bases of a Combination frozen, their features are computed once
-// per image and view (FeatureCache) and the CLs train from the cache. Every epoch is reported
+// per image and view (FeatureCache) and the CLs train from the cache (and the test set's, once
+// per fit, for the evaluation after each epoch). Every epoch is reported
 // on the progress bar, appended to a CSV log and, if asked, saved to a checkpoint that a later
 // fit() resumes from exactly: the same batches, views, dropout masks, BatchNorm statistics,
 // momentum and learning rate as the uninterrupted run (for a fixed thread count).
 #pragma once
 
+#include <cmath>
 #include <cstdint>
 #include <cstdio>
 #include <filesystem>
@@ -24,6 +26,7 @@
 #include <string>
 #include <vector>
 
+#include "../core/finite.hpp"
 #include "../io/checkpoint.hpp"
 #include "../io/dataset.hpp"
 #include "feature_cache.hpp"
@@ -103,8 +106,9 @@ class Trainer {
     std::vector<EpochReport> reports;
     if (epochs_done_ >= epochs) return reports;
     Progress progress(options_.progress);
-    // The cache belongs to this call's training set (a later fit() may train on another).
+    // The caches belong to this call's data sets (a later fit() may train on others).
     cache_.reset();
+    test_cache_.reset();
     if constexpr (is_combination<typename ModelT::net>) {
       const bool cacheable = options_.cache_features && !model_->any_base_trains() && (options_.views > 0 || !options_.augment);
       if (cacheable)
@@ -123,7 +127,9 @@ class Trainer {
       AccuracyCounter counter;
       std::size_t done = 0;
       auto step = [&](const Tensor<T>& probabilities, std::span<const int> labels) {
-        counter.add(probabilities.data(), ModelT::output_shape.c, labels, model_->loss(labels));
+        const double loss = model_->loss(labels);
+        if (!std::isfinite(loss)) throw NumericError(diverged(epoch, loss));
+        counter.add(probabilities.data(), ModelT::output_shape.c, labels, loss);
         model_->backward(labels);
         solver_.config().lr = float(double(sgd_.lr) * options_.schedule.multiplier(std::int64_t(iteration_)));
         solver_.step(params_);
@@ -180,12 +186,32 @@ class Trainer {
     }
   }
 
-  // With frozen bases and a bank, the test set's features are computed once too.
+  // With frozen bases the test set's features are computed once per fit() (or found in the bank).
   template <Dataset E>
   Accuracy evaluate_test(const E& test) {
-    if constexpr (is_combination<typename ModelT::net>)
-      if (cache_ && options_.feature_bank != nullptr) return evaluate(*model_, test, *options_.feature_bank, options_.batch_size);
+    if constexpr (is_combination<typename ModelT::net>) {
+      if (cache_) {
+        if (!test_cache_)
+          test_cache_ = std::make_unique<Cache>(centre_view_cache(*model_, test, options_.feature_bank, options_.batch_size));
+        return evaluate(*model_, test, *test_cache_, options_.batch_size);
+      }
+    }
     return evaluate(*model_, test, options_.batch_size);
+  }
+
+  // Why the loss of the next step is NaN or infinite, as far as the parameters tell.
+  std::string diverged(int epoch, double loss) {
+    const auto parameter = non_finite_parameter(params_);
+    char when[160];
+    std::snprintf(when, sizeof when, "Trainer: the loss is %s at epoch %d, iteration %llu (learning rate %g): ",
+                  non_finite_name(loss).c_str(), epoch, static_cast<unsigned long long>(iteration_ + 1),
+                  double(solver_.config().lr));
+    return when +
+           parameter.value_or("every parameter is finite, so the batch's inputs are not or a layer's output overflowed") +
+           ". Training stopped; " +
+           (options_.checkpoint.empty() ? std::string("nothing was saved")
+                                        : "the checkpoint " + options_.checkpoint.string() + " holds the last finished epoch") +
+           ". A lower learning rate may help.";
   }
 
   // Picks up where the checkpoint (if any) left off; only once per Trainer.
@@ -221,6 +247,7 @@ class Trainer {
   TrainOptions options_;
   std::vector<NamedParam<T, typename ModelT::backend>> params_;
   std::unique_ptr<Cache> cache_;
+  std::unique_ptr<Cache> test_cache_;  // the test set's centre views, while the bases stay frozen
   std::uint64_t iteration_ = 0;
   int epochs_done_ = 0;
   bool resumed_ = false;
