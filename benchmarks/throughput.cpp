@@ -1,26 +1,36 @@
-// hcnn_bench_throughput — images/s of CaffeNet and VGG-19 forward and forward+backward on the
-// CPU at the given batch sizes, GFLOP/s per layer, and the same networks in libtorch measured
-// in the same run, with the ratio hcnn / libtorch (> 1: hcnn is faster).
+// hcnn_bench_throughput — images/s of CaffeNet and VGG-19 inference (forward) and training step
+// (forward, backward and the SGD update) on the CPU at the given batch sizes, GFLOP/s per
+// layer against the machine's measured FMA peak, and the same networks in libtorch measured in
+// the same run, with the ratio hcnn / libtorch (> 1: hcnn is faster).
 //
 //   hcnn_bench_throughput [--net caffenet|vgg19|small|all] [--batch 1,32] [--repeats 3] [--layers]
+//                         [--no-check]
 //
-// `small` is the Caltech-101 experiment's zoo::SmallD and zoo::SmallVDBN (3x64x64; the
-// experiment trains them at batch 64).
+// `small` is the Caltech-101 experiment's zoo::SmallD, zoo::SmallVD and zoo::SmallVDBN
+// (3x64x64; the experiment trains them at batch 64).
 //
 // Each measurement is the median of `repeats` timed runs after one warm-up run; hcnn and
-// libtorch runs alternate so that a noisy neighbour hurts both alike.
+// libtorch runs alternate so that a noisy neighbour hurts both alike. Unless --no-check is
+// given, the libtorch figures are measured again in a separate process of this program (which
+// runs libtorch alone, `--torch-only`), and a difference of more than 15 % is reported: sharing
+// a process (two OpenMP runtimes, caches) must not handicap the peer.
 #include <hcnn/hcnn.hpp>
 
 #include <algorithm>
 #include <chrono>
+#include <cmath>
 #include <cstdio>
 #include <cstring>
+#include <filesystem>
 #include <functional>
 #include <iostream>
+#include <map>
+#include <memory>
 #include <string>
 #include <vector>
 
 #ifdef HCNN_BENCH_LIBTORCH
+#include <ATen/Config.h>
 #include <torch/torch.h>
 #endif
 
@@ -90,23 +100,92 @@ torch::nn::Sequential torch_net() {
 }
 #endif
 
+// What this machine can do at most: the FMA peak of all threads (GFLOP/s) with the vector width
+// this program was compiled for, and the memory bandwidth of a parallel read (GB/s).
+struct Ceilings {
+  double gflops = 0;
+  double read_gbs = 0;
+};
+
+// Eigen's packet (the vector type its GEMM kernels use) and its fused multiply-add.
+using Packet = Eigen::internal::packet_traits<float>::type;
+constexpr int packet_floats = Eigen::internal::unpacket_traits<Packet>::size;
+
+Ceilings measure_ceilings() {
+  namespace ei = Eigen::internal;
+  Ceilings c;
+  // Twelve independent FMA chains per thread cover the FMA latency on two FMA ports.
+  constexpr int chains = 12;
+  constexpr long iterations = 20'000'000;
+  double best = 1e30;
+  float sink = 0;
+  for (int trial = 0; trial < 3; ++trial) {
+    const double t = seconds([&] {
+#pragma omp parallel reduction(+ : sink)
+      {
+        Packet acc[chains];
+        const Packet a = ei::pset1<Packet>(0.999999f), b = ei::pset1<Packet>(1e-7f);
+        for (int k = 0; k < chains; ++k) acc[k] = ei::pset1<Packet>(float(k + omp_get_thread_num()));
+        for (long i = 0; i < iterations; ++i)
+          for (int k = 0; k < chains; ++k) acc[k] = ei::pmadd(acc[k], a, b);
+        for (int k = 0; k < chains; ++k) sink += ei::predux(acc[k]);
+      }
+    });
+    best = std::min(best, t);
+  }
+  c.gflops = 2.0 * packet_floats * chains * double(iterations) * omp_get_max_threads() / best * 1e-9;
+  // Read 1 GiB (far beyond every cache) in parallel, as a batch-1 fc layer reads its weights;
+  // each thread sums its share with Eigen's vectorised reduction.
+  std::vector<float> big(std::size_t{1} << 28, 1.0f);
+  best = 1e30;
+  for (int trial = 0; trial < 3; ++trial) {
+    const double t = seconds([&] {
+#pragma omp parallel reduction(+ : sink)
+      {
+        const std::size_t share = big.size() / std::size_t(omp_get_num_threads());
+        const std::size_t first = share * std::size_t(omp_get_thread_num());
+        sink += Eigen::Map<const Eigen::VectorXf>(big.data() + first, Eigen::Index(share)).sum();
+      }
+    });
+    best = std::min(best, t);
+  }
+  c.read_gbs = double(big.size() * sizeof(float)) / best * 1e-9;
+  if (sink == 42.0f) std::printf(" ");  // keeps the loops from being optimised away
+  return c;
+}
+
+// libtorch figures of a network, img/s by (forward?, batch), as a --torch-only process printed them.
+using TorchFigures = std::map<std::pair<bool, int>, double>;
+
 template <NetSpec N>
-void bench_network(const char* name, const std::vector<int>& batches, int repeats, bool per_layer) {
+void bench_network(const char* name, const std::vector<int>& batches, int repeats, bool per_layer, bool torch_only,
+                   const Ceilings& ceilings, const TorchFigures* separate) {
   Model<N> model(1);
+  SgdSolver<float> solver(Sgd{.lr = 1e-6f, .momentum = 0.9f, .weight_decay = 5e-4f});
+  const auto params = model.parameters();
   const std::vector<int> labels(256, 0);
 #ifdef HCNN_BENCH_LIBTORCH
   auto torch_model = torch_net<N>();
+  torch::optim::SGD torch_solver(torch_model->parameters(),
+                                 torch::optim::SGDOptions(1e-6).momentum(0.9).weight_decay(5e-4));
 #endif
   for (int batch : batches) {
     Tensor<float> x(batch, N::input_shape);
     Rng rng(batch);
     for (std::size_t i = 0; i < x.size(); ++i) x[i] = float(rng.normal(0.0, 50.0));
     const std::span<const int> y(labels.data(), std::size_t(batch));
-    std::vector<std::function<void()>> forward{[&] { model.forward(x, Mode::test); }};
-    std::vector<std::function<void()>> train{[&] {
-      model.forward(x, Mode::train);
-      model.backward(y);
-    }};
+    // BatchNorm's test-mode statistics come from training passes (Caffe's start empty, and a
+    // forward pass through them would compute infinities).
+    model.forward(x, Mode::train);
+    std::vector<std::function<void()>> forward, train;
+    if (!torch_only) {
+      forward.push_back([&] { model.forward(x, Mode::test); });
+      train.push_back([&] {
+        model.forward(x, Mode::train);
+        model.backward(y);
+        solver.step(params);
+      });
+    }
 #ifdef HCNN_BENCH_LIBTORCH
     auto tx = torch::from_blob(x.data(), {batch, N::input_shape.c, N::input_shape.h, N::input_shape.w}).clone();
     auto ty = torch::zeros({batch}, torch::kLong);
@@ -117,18 +196,34 @@ void bench_network(const char* name, const std::vector<int>& batches, int repeat
     });
     train.push_back([&] {
       torch_model->train();
-      torch_model->zero_grad();
+      torch_solver.zero_grad();
       auto p = torch_model->forward(tx);
       torch::nll_loss(torch::log(p), ty).backward();
+      torch_solver.step();
     });
 #endif
-    for (auto [label, runs] : {std::pair{"forward", &forward}, std::pair{"forward+backward", &train}}) {
+    for (auto [label, runs] : {std::pair{"forward", &forward}, std::pair{"train step", &train}}) {
+      if (runs->empty()) continue;
       const auto t = median_times(*runs, repeats);
-      std::printf("%-9s batch %3d %-17s hcnn %9.2f img/s", name, batch, label, batch / t[0]);
+      const bool is_forward = runs == &forward;
+      if (torch_only) {
+        std::printf("torch-only %s %d %d %.6g\n", name, int(is_forward), batch, batch / t[0]);
+        continue;
+      }
+      std::printf("%-9s batch %3d %-10s hcnn %9.2f img/s", name, batch, label, batch / t[0]);
       if (t.size() > 1) std::printf("   libtorch %9.2f img/s   hcnn/libtorch %5.2f", batch / t[1], t[1] / t[0]);
+      if (t.size() > 1 && separate != nullptr) {
+        const auto found = separate->find({is_forward, batch});
+        if (found != separate->end()) {
+          const double difference = found->second / (batch / t[1]) - 1;
+          std::printf("   separate libtorch %9.2f img/s (%+.0f %%%s)", found->second, 100 * difference,
+                      std::abs(difference) > 0.15 ? ", MORE THAN 15 % OFF: the in-process figure is suspect" : "");
+        }
+      }
       std::printf("\n");
       std::fflush(stdout);
     }
+    if (torch_only) continue;
     if (!per_layer) continue;
     // Per layer: the forward of each weight layer on the activations of a real pass.
     model.forward(x, Mode::test);
@@ -142,7 +237,16 @@ void bench_network(const char* name, const std::vector<int>& batches, int repeat
         ws.resize(workspace_elements<float>(layer, batch));
         const double flops = 2.0 * batch * L::spec::template macs<N::template shape_before<I>()>();
         const auto t = median_times({[&] { layer.forward(in, out.data(), batch, Mode::test, ws.data()); }}, repeats);
-        std::printf("  %-9s %-10s batch %3d  %8.2f GFLOP/s\n", name, names[I].c_str(), batch, flops / t[0] * 1e-9);
+        const double gflops = flops / t[0] * 1e-9;
+        std::printf("  %-9s %-10s batch %3d  %8.2f GFLOP/s  %5.1f %% of peak", name, names[I].c_str(), batch, gflops,
+                    100 * gflops / ceilings.gflops);
+        if (L::spec::kind != std::string_view("Conv") && batch == 1) {  // fc: the weights stream from memory
+          double bytes = 0;
+          for (auto& p : layer.params()) bytes += double(p.size()) * sizeof(float);
+          const double gbs = bytes / t[0] * 1e-9;
+          std::printf("  %7.2f GB/s of weights  %5.1f %% of the read bandwidth", gbs, 100 * gbs / ceilings.read_gbs);
+        }
+        std::printf("\n");
       }
     });
   }
@@ -158,38 +262,82 @@ std::vector<int> parse_list(const char* text) {
   return values;
 }
 
+// Runs this program again with --torch-only and collects its libtorch figures per network.
+std::map<std::string, TorchFigures> separate_torch_process(const std::string& arguments) {
+  std::map<std::string, TorchFigures> figures;
+  const std::string command = std::filesystem::read_symlink("/proc/self/exe").string() + " --torch-only " + arguments;
+  std::unique_ptr<FILE, int (*)(FILE*)> child(popen(command.c_str(), "r"), pclose);
+  if (!child) return figures;
+  char line[512], name[64];
+  int forward = 0, batch = 0;
+  double rate = 0;
+  while (std::fgets(line, sizeof line, child.get()))
+    if (std::sscanf(line, "torch-only %63s %d %d %lf", name, &forward, &batch, &rate) == 4)
+      figures[name][{forward != 0, batch}] = rate;
+  return figures;
+}
+
 }  // namespace
 
 int main(int argc, char** argv) {
-  std::string net = "all";
-  std::vector<int> batches{1, 32};
+  std::string net = "all", batch_text = "1,32";
   int repeats = 3;
-  bool per_layer = false;
+  bool per_layer = false, torch_only = false, check = true;
   for (int i = 1; i < argc; ++i) {
     const std::string arg = argv[i];
     if (arg == "--net" && i + 1 < argc) net = argv[++i];
-    else if (arg == "--batch" && i + 1 < argc) batches = parse_list(argv[++i]);
+    else if (arg == "--batch" && i + 1 < argc) batch_text = argv[++i];
     else if (arg == "--repeats" && i + 1 < argc) repeats = std::max(1, std::atoi(argv[++i]));
     else if (arg == "--layers") per_layer = true;
+    else if (arg == "--torch-only") torch_only = true;
+    else if (arg == "--no-check") check = false;
     else {
-      std::fprintf(stderr, "usage: %s [--net caffenet|vgg19|small|all] [--batch 1,32] [--repeats 3] [--layers]\n", argv[0]);
+      std::fprintf(stderr,
+                   "usage: %s [--net caffenet|vgg19|small|all] [--batch 1,32] [--repeats 3] [--layers] [--no-check]\n",
+                   argv[0]);
       return arg == "--help" ? 0 : 2;
     }
   }
-  std::printf("CPU: %s; compiled for %s (the CPU offers %s)\n", hcnn::cpu::cpu_model_name().c_str(),
-              hcnn::cpu::compiled_simd(), hcnn::cpu::cpu_simd());
-  std::printf("threads: %d (OpenMP)", omp_get_max_threads());
+  const std::vector<int> batches = parse_list(batch_text.c_str());
 #ifdef HCNN_BENCH_LIBTORCH
   torch::set_num_threads(omp_get_max_threads());
-  std::printf(", libtorch %s with %d threads", TORCH_VERSION, torch::get_num_threads());
 #else
-  std::printf(", built without libtorch: no ratio");
+  if (torch_only) return 0;
+  check = false;
 #endif
-  std::printf("\n");
-  if (net == "caffenet" || net == "all") bench_network<zoo::CaffeNet<1000>>("CaffeNet", batches, repeats, per_layer);
-  if (net == "vgg19" || net == "all") bench_network<zoo::VGG19<1000>>("VGG-19", batches, repeats, per_layer);
+  Ceilings ceilings;
+  std::map<std::string, TorchFigures> separate;
+  if (!torch_only) {
+    std::printf("CPU: %s; compiled for %s (the CPU offers %s)\n", hcnn::cpu::cpu_model_name().c_str(),
+                hcnn::cpu::compiled_simd(), hcnn::cpu::cpu_simd());
+    std::printf("threads: %d (OpenMP)", omp_get_max_threads());
+#ifdef HCNN_BENCH_LIBTORCH
+    std::printf(", libtorch %s with %d threads, oneDNN (mkldnn) %s", TORCH_VERSION, torch::get_num_threads(),
+                AT_MKLDNN_ENABLED() ? (at::globalContext().userEnabledMkldnn() ? "built in and on" : "built in, off")
+                                    : "not built in");
+#else
+    std::printf(", built without libtorch: no ratio");
+#endif
+    std::printf("\n");
+    ceilings = measure_ceilings();
+    std::printf("measured ceilings: %.1f GFLOP/s FMA peak (%d-bit vectors, all threads), %.1f GB/s parallel read\n",
+                ceilings.gflops, packet_floats * 32, ceilings.read_gbs);
+    if (check) {
+      std::printf("measuring libtorch again in a separate process ...\n");
+      std::fflush(stdout);
+      separate = separate_torch_process("--net " + net + " --batch " + batch_text + " --repeats " + std::to_string(repeats));
+    }
+  }
+  auto run = [&]<NetSpec N>(const char* name) {
+    const auto found = separate.find(name);
+    bench_network<N>(name, batches, repeats, per_layer, torch_only, ceilings,
+                     found == separate.end() ? nullptr : &found->second);
+  };
+  if (net == "caffenet" || net == "all") run.template operator()<zoo::CaffeNet<1000>>("CaffeNet");
+  if (net == "vgg19" || net == "all") run.template operator()<zoo::VGG19<1000>>("VGG-19");
   if (net == "small" || net == "all") {
-    bench_network<zoo::SmallD<51>>("SmallD", batches, repeats, per_layer);
-    bench_network<zoo::SmallVDBN<51>>("SmallVDBN", batches, repeats, per_layer);
+    run.template operator()<zoo::SmallD<51>>("SmallD");
+    run.template operator()<zoo::SmallVD<51>>("SmallVD");
+    run.template operator()<zoo::SmallVDBN<51>>("SmallVDBN");
   }
 }
