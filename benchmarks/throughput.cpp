@@ -98,6 +98,44 @@ torch::nn::Sequential torch_net() {
   }(std::make_index_sequence<N::depth>{});
   return seq;
 }
+
+// A Combination in libtorch: each kept base on its centre crop of the shared input, the
+// features flattened and concatenated, then the combination layers.
+template <class C>
+struct TorchCombinationImpl : torch::nn::Module {
+  std::vector<torch::nn::Sequential> bases;
+  torch::nn::Sequential head;
+
+  TorchCombinationImpl() {
+    [&]<std::size_t... I>(std::index_sequence<I...>) {
+      (bases.push_back(register_module("base" + std::to_string(I), torch_net<typename C::template base<I>>())), ...);
+    }(std::make_index_sequence<C::base_count>{});
+    head = register_module("head", torch_net<typename C::head>());
+  }
+
+  torch::Tensor forward(torch::Tensor x) {
+    std::vector<torch::Tensor> features;
+    [&]<std::size_t... I>(std::index_sequence<I...>) {
+      (features.push_back(bases[I]->forward(centre_crop<typename C::template base<I>>(x)).flatten(1)), ...);
+    }(std::make_index_sequence<C::base_count>{});
+    return head->forward(torch::cat(features, 1));
+  }
+
+  template <class Base>
+  static torch::Tensor centre_crop(const torch::Tensor& x) {
+    constexpr Shape outer = C::input_shape, inner = Base::input_shape;
+    return x.narrow(2, (outer.h - inner.h) / 2, inner.h).narrow(3, (outer.w - inner.w) / 2, inner.w);
+  }
+};
+
+// The libtorch counterpart of a Net or a Combination.
+template <class N>
+auto torch_model_of() {
+  if constexpr (is_combination<N>)
+    return torch::nn::ModuleHolder<TorchCombinationImpl<N>>(std::make_shared<TorchCombinationImpl<N>>());
+  else
+    return torch_net<N>();
+}
 #endif
 
 // What this machine can do at most: the FMA peak of all threads (GFLOP/s) with the vector width
@@ -109,7 +147,7 @@ struct Ceilings {
 
 // Eigen's packet (the vector type its GEMM kernels use) and its fused multiply-add.
 using Packet = Eigen::internal::packet_traits<float>::type;
-constexpr int packet_floats = Eigen::internal::unpacket_traits<Packet>::size;
+constexpr int packet_floats = Eigen::internal::packet_traits<float>::size;
 
 Ceilings measure_ceilings() {
   namespace ei = Eigen::internal;
@@ -157,7 +195,7 @@ Ceilings measure_ceilings() {
 // libtorch figures of a network, img/s by (forward?, batch), as a --torch-only process printed them.
 using TorchFigures = std::map<std::pair<bool, int>, double>;
 
-template <NetSpec N>
+template <class N>
 void bench_network(const char* name, const std::vector<int>& batches, int repeats, bool per_layer, bool torch_only,
                    const Ceilings& ceilings, const TorchFigures* separate) {
   Model<N> model(1);
@@ -165,7 +203,7 @@ void bench_network(const char* name, const std::vector<int>& batches, int repeat
   const auto params = model.parameters();
   const std::vector<int> labels(256, 0);
 #ifdef HCNN_BENCH_LIBTORCH
-  auto torch_model = torch_net<N>();
+  auto torch_model = torch_model_of<N>();
   torch::optim::SGD torch_solver(torch_model->parameters(),
                                  torch::optim::SGDOptions(1e-6).momentum(0.9).weight_decay(5e-4));
 #endif
@@ -223,32 +261,32 @@ void bench_network(const char* name, const std::vector<int>& batches, int repeat
       std::printf("\n");
       std::fflush(stdout);
     }
-    if (torch_only) continue;
-    if (!per_layer) continue;
-    // Per layer: the forward of each weight layer on the activations of a real pass.
-    model.forward(x, Mode::test);
-    std::vector<float> out, ws;
-    const auto names = layer_names<N>();
-    model.for_each_layer([&]<std::size_t I>(auto& layer) {
-      using L = std::remove_cvref_t<decltype(layer)>;
-      if constexpr (L::spec::weight_layer) {
-        const float* in = I == 0 ? x.data() : model.template activation<I - 1>().data();
-        out.resize(std::size_t(batch) * L::out_shape.size());
-        ws.resize(workspace_elements<float>(layer, batch));
-        const double flops = 2.0 * batch * L::spec::template macs<N::template shape_before<I>()>();
-        const auto t = median_times({[&] { layer.forward(in, out.data(), batch, Mode::test, ws.data()); }}, repeats);
-        const double gflops = flops / t[0] * 1e-9;
-        std::printf("  %-9s %-10s batch %3d  %8.2f GFLOP/s  %5.1f %% of peak", name, names[I].c_str(), batch, gflops,
-                    100 * gflops / ceilings.gflops);
-        if (L::spec::kind != std::string_view("Conv") && batch == 1) {  // fc: the weights stream from memory
-          double bytes = 0;
-          for (auto& p : layer.params()) bytes += double(p.size()) * sizeof(float);
-          const double gbs = bytes / t[0] * 1e-9;
-          std::printf("  %7.2f GB/s of weights  %5.1f %% of the read bandwidth", gbs, 100 * gbs / ceilings.read_gbs);
+    if (torch_only || !per_layer) continue;
+    if constexpr (!is_combination<N>) {  // per layer: the forward of each weight layer on a real pass's activations
+      model.forward(x, Mode::test);
+      std::vector<float> out, ws;
+      const auto names = layer_names<N>();
+      model.for_each_layer([&]<std::size_t I>(auto& layer) {
+        using L = std::remove_cvref_t<decltype(layer)>;
+        if constexpr (L::spec::weight_layer) {
+          const float* in = I == 0 ? x.data() : model.template activation<I - 1>().data();
+          out.resize(std::size_t(batch) * L::out_shape.size());
+          ws.resize(workspace_elements<float>(layer, batch));
+          const double flops = 2.0 * batch * L::spec::template macs<N::template shape_before<I>()>();
+          const auto t = median_times({[&] { layer.forward(in, out.data(), batch, Mode::test, ws.data()); }}, repeats);
+          const double gflops = flops / t[0] * 1e-9;
+          std::printf("  %-9s %-10s batch %3d  %8.2f GFLOP/s  %5.1f %% of peak", name, names[I].c_str(), batch, gflops,
+                      100 * gflops / ceilings.gflops);
+          if (L::spec::kind != std::string_view("Conv") && batch == 1) {  // fc: the weights stream from memory
+            double bytes = 0;
+            for (auto& p : layer.params()) bytes += double(p.size()) * sizeof(float);
+            const double gbs = bytes / t[0] * 1e-9;
+            std::printf("  %7.2f GB/s of weights  %5.1f %% of the read bandwidth", gbs, 100 * gbs / ceilings.read_gbs);
+          }
+          std::printf("\n");
         }
-        std::printf("\n");
-      }
-    });
+      });
+    }
   }
 }
 
@@ -328,7 +366,7 @@ int main(int argc, char** argv) {
       separate = separate_torch_process("--net " + net + " --batch " + batch_text + " --repeats " + std::to_string(repeats));
     }
   }
-  auto run = [&]<NetSpec N>(const char* name) {
+  auto run = [&]<class N>(const char* name) {
     const auto found = separate.find(name);
     bench_network<N>(name, batches, repeats, per_layer, torch_only, ceilings,
                      found == separate.end() ? nullptr : &found->second);
@@ -339,5 +377,7 @@ int main(int argc, char** argv) {
     run.template operator()<zoo::SmallD<51>>("SmallD");
     run.template operator()<zoo::SmallVD<51>>("SmallVD");
     run.template operator()<zoo::SmallVDBN<51>>("SmallVDBN");
+    // The experiment's target-task [D,VD]+2CL, trained as a whole network here.
+    run.template operator()<Combination<zoo::SmallD<51>, zoo::SmallVDBN<51>, FC<512>, Softmax<50>>>("[D,VD]+2CL");
   }
 }
