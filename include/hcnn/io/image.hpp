@@ -203,7 +203,8 @@ inline std::string size_text(std::int64_t width, std::int64_t height) {
 inline void check_png_size(std::span<const std::byte> data, const std::filesystem::path& source, const ImageLimits& limits) {
   if (!is_png(data)) return;
   const std::uint32_t width = big_endian32(data, 16), height = big_endian32(data, 20);  // IHDR, the first chunk
-  if (std::int64_t{width} * height > limits.max_pixels)
+  // Two 32-bit sizes multiply without overflow only in 64 unsigned bits.
+  if (std::uint64_t{width} * height > static_cast<std::uint64_t>(std::max<std::int64_t>(limits.max_pixels, 0)))
     throw IoError(source, "the image is too large (" + size_text(width, height) + "; the limit is " +
                               std::to_string(limits.max_pixels) + " pixels, ImageLimits::max_pixels)");
 }
