@@ -1,5 +1,9 @@
-// A program outside the hcnn tree: it builds a small network, runs it and checks the result.
+// A program outside the hcnn tree: it builds a small network, runs it and checks the result;
+// built against the package's cuda component, it also asks the CUDA runtime for devices.
 #include <hcnn/hcnn.hpp>
+#ifdef CONSUMER_CUDA
+#include <hcnn/backend/cuda.hpp>
+#endif
 
 #include <cmath>
 #include <iostream>
@@ -14,5 +18,9 @@ int main() {
   float total = 0;
   for (int k = 0; k < 4; ++k) total += p[k];
   if (std::abs(total - 1.0f) > 1e-5f) return 1;
-  std::cout << "consumer: ok, " << param_count<Tiny>() << " parameters\n";
+  std::cout << "consumer: ok, " << param_count<Tiny>() << " parameters";
+#ifdef CONSUMER_CUDA
+  std::cout << ", " << cuda::device_count() << " CUDA device(s)";
+#endif
+  std::cout << "\n";
 }
