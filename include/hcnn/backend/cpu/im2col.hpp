@@ -2,7 +2,6 @@
 //
 // col has (C*K*K) rows and (Ho*Wo) columns: row (c, kh, kw) holds, for every output position,
 // the input value under that kernel tap (0 in the padding). A convolution is then one GEMM.
-// Rows lie `row_stride` apart (Ho*Wo unless several samples' columns sit side by side).
 #pragma once
 
 #include <algorithm>
@@ -12,8 +11,7 @@ namespace hcnn::cpu {
 
 template <class T>
 void im2col(const T* image, int channels, int height, int width, int kernel, int stride, int pad, int out_h,
-            int out_w, T* col, long row_stride = 0) {
-  if (row_stride == 0) row_stride = static_cast<long>(out_h) * out_w;
+            int out_w, T* col) {
   const int rows = channels * kernel * kernel;
 #pragma omp parallel for schedule(static) if (static_cast<long>(rows) * out_h * out_w > 65536)
   for (int row = 0; row < rows; ++row) {
@@ -21,7 +19,7 @@ void im2col(const T* image, int channels, int height, int width, int kernel, int
     const int kh = (row / kernel) % kernel;
     const int c = row / (kernel * kernel);
     const T* plane = image + static_cast<long>(c) * height * width;
-    T* dst = col + static_cast<long>(row) * row_stride;
+    T* dst = col + static_cast<long>(row) * out_h * out_w;
     for (int oh = 0; oh < out_h; ++oh) {
       const int ih = oh * stride - pad + kh;
       T* line = dst + static_cast<long>(oh) * out_w;
@@ -50,8 +48,7 @@ void im2col(const T* image, int channels, int height, int width, int kernel, int
 // Adds each column entry back onto the image position it came from. The image is overwritten.
 template <class T>
 void col2im(const T* col, int channels, int height, int width, int kernel, int stride, int pad, int out_h, int out_w,
-            T* image, long row_stride = 0) {
-  if (row_stride == 0) row_stride = static_cast<long>(out_h) * out_w;
+            T* image) {
   // Parallel over channels: the rows of one channel write to the same plane.
 #pragma omp parallel for schedule(static) if (static_cast<long>(channels) * kernel * kernel * out_h * out_w > 65536)
   for (int c = 0; c < channels; ++c) {
@@ -59,7 +56,7 @@ void col2im(const T* col, int channels, int height, int width, int kernel, int s
     std::fill(plane, plane + static_cast<long>(height) * width, T{0});
     for (int kh = 0; kh < kernel; ++kh) {
       for (int kw = 0; kw < kernel; ++kw) {
-        const T* src = col + ((static_cast<long>(c) * kernel + kh) * kernel + kw) * row_stride;
+        const T* src = col + ((static_cast<long>(c) * kernel + kh) * kernel + kw) * out_h * out_w;
         for (int oh = 0; oh < out_h; ++oh) {
           const int ih = oh * stride - pad + kh;
           if (ih < 0 || ih >= height) continue;

@@ -26,21 +26,23 @@ inline int lanes(int n) {
 #endif
 }
 
-// Runs body(first, count, lane) over the samples [0, n): lane L takes the contiguous range
-// [n L / lanes, n (L + 1) / lanes) and runs it in order, in blocks of at most `block` samples.
-// Which lane runs which samples depends only on n and lane_count, never on timing.
+inline int lane_id() {
+#if defined(_OPENMP)
+  return omp_get_thread_num();
+#else
+  return 0;
+#endif
+}
+
+// Runs body(s, lane) for s in [0, n) on `lane_count` lanes (static schedule).
 template <class Body>
-void for_each_block(int n, int lane_count, int block, Body&& body) {
-  auto run_lane = [&](int lane) {
-    const int begin = int(long(n) * lane / lane_count), end = int(long(n) * (lane + 1) / lane_count);
-    for (int first = begin; first < end; first += block) body(first, std::min(block, end - first), lane);
-  };
+void for_each_sample(int n, int lane_count, Body&& body) {
   if (lane_count <= 1) {
-    run_lane(0);
+    for (int s = 0; s < n; ++s) body(s, 0);
     return;
   }
 #pragma omp parallel for schedule(static) num_threads(lane_count)
-  for (int lane = 0; lane < lane_count; ++lane) run_lane(lane);
+  for (int s = 0; s < n; ++s) body(s, lane_id());
 }
 
 }  // namespace hcnn::cpu
