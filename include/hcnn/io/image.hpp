@@ -198,15 +198,20 @@ inline std::string size_text(std::int64_t width, std::int64_t height) {
   return std::to_string(width) + "x" + std::to_string(height);
 }
 
+// Refuses width x height pixels over the limit (in unsigned 64 bits: two 32-bit header sizes
+// multiply without overflow only there).
+inline void check_pixels(std::uint64_t width, std::uint64_t height, const std::filesystem::path& source,
+                         const ImageLimits& limits) {
+  if (width * height > static_cast<std::uint64_t>(std::max<std::int64_t>(limits.max_pixels, 0)))
+    throw IoError(source, "the image is too large (" + size_text(std::int64_t(width), std::int64_t(height)) +
+                              "; the limit is " + std::to_string(limits.max_pixels) + " pixels, ImageLimits::max_pixels)");
+}
+
 // Refuses a PNG whose header claims more than the pixel limit before stb sees it: stb's own
 // limit then fails every decoder in turn and reports "unknown image type".
 inline void check_png_size(std::span<const std::byte> data, const std::filesystem::path& source, const ImageLimits& limits) {
   if (!is_png(data)) return;
-  const std::uint32_t width = big_endian32(data, 16), height = big_endian32(data, 20);  // IHDR, the first chunk
-  // Two 32-bit sizes multiply without overflow only in 64 unsigned bits.
-  if (std::uint64_t{width} * height > static_cast<std::uint64_t>(std::max<std::int64_t>(limits.max_pixels, 0)))
-    throw IoError(source, "the image is too large (" + size_text(width, height) + "; the limit is " +
-                              std::to_string(limits.max_pixels) + " pixels, ImageLimits::max_pixels)");
+  check_pixels(big_endian32(data, 16), big_endian32(data, 20), source, limits);  // IHDR, the first chunk
 }
 
 // What the decoder holds at its peak, estimated from the header: stb's decoded samples (twice
@@ -282,9 +287,7 @@ inline ImageSize image_size(std::span<const std::byte> encoded, const std::files
     throw IoError(source, "cannot decode the image: " + io::stb_reason());
   if (width <= 0 || height <= 0) throw IoError(source, "the image has zero size");
   const std::int64_t pixels = std::int64_t{width} * height;
-  if (pixels > limits.max_pixels)
-    throw IoError(source, "the image is too large (" + io::size_text(width, height) + "; the limit is " +
-                              std::to_string(limits.max_pixels) + " pixels, ImageLimits::max_pixels)");
+  io::check_pixels(std::uint64_t(width), std::uint64_t(height), source, limits);
   const std::int64_t bytes = io::decode_bytes(encoded, pixels, channels);
   if (bytes > limits.max_bytes)
     throw IoError(source, "the image is too large to decode (" + io::size_text(width, height) + ", about " +
