@@ -15,6 +15,18 @@ TEST_CASE("Conv gradients", "[gradient][conv]") {
   require_gradients<Conv<6, 3, 1, 1, 2>, Shape{4, 5, 5}>(5);                // several samples per lane
 }
 
+// 3x3 stride-1 convolutions with at least 16 input channels per group run by Winograd
+// (backend/cpu/winograd.hpp): odd maps (overhanging tiles), every padding it takes, groups, a
+// map of one pixel, and tiles of several samples in one block.
+TEST_CASE("Winograd convolution gradients", "[gradient][conv][winograd]") {
+  static_assert(LayerImpl<Conv<3, 3, 1, 1>, Shape{16, 5, 3}, double, Cpu>::use_winograd);
+  static_assert(!LayerImpl<Conv<3, 3, 1, 1>, Shape{15, 5, 3}, double, Cpu>::use_winograd);
+  require_gradients<Conv<3, 3, 1, 1>, Shape{16, 5, 3}>(2);
+  require_gradients<Conv<4, 3, 1, 0, 2>, Shape{32, 5, 4}>(2);                // groups, no padding
+  require_gradients<Conv<2, 3, 1, 2, 1, Identity>, Shape{16, 3, 3}>(2);     // pad 2, no ReLU
+  require_gradients<Conv<2, 3, 1, 1>, Shape{16, 1, 1}>(5);                  // one pixel, one tile a sample
+}
+
 TEST_CASE("FC gradients, also on flattened maps", "[gradient][fc]") {
   require_gradients<FC<5>, Shape{3, 2, 3}>(2);
   require_gradients<FC<4, Identity>, Shape{7, 1, 1}>(3);

@@ -69,6 +69,8 @@ void compare_layer(const std::string& name) {
 TEMPLATE_TEST_CASE("Layers agree with PyTorch", "[pytorch]", double, float) {
   SECTION("grouped, strided, padded convolution") { compare_layer<Conv<6, 3, 2, 1, 2>, Shape{4, 7, 6}, TestType>("conv_grouped"); }
   SECTION("5x5 grouped convolution") { compare_layer<Conv<4, 5, 1, 2, 2>, Shape{2, 6, 6}, TestType>("conv_k5_groups"); }
+  SECTION("grouped 3x3 convolution by Winograd") { compare_layer<Conv<6, 3, 1, 1, 2>, Shape{32, 9, 7}, TestType>("conv_winograd"); }
+  SECTION("Winograd in several blocks") { compare_layer<Conv<4, 3, 1, 0>, Shape{16, 40, 36}, TestType>("conv_winograd_blocks"); }
   SECTION("ceil-mode max pooling") { compare_layer<MaxPool<3, 2>, Shape{3, 8, 8}, TestType>("maxpool_ceil"); }
   SECTION("padded ceil-mode average pooling") { compare_layer<AvgPool<3, 2, 1>, Shape{2, 7, 6}, TestType>("avgpool_pad_ceil"); }
   SECTION("LRN at CaffeNet's parameters") { compare_layer<LRN<5>, Shape{7, 3, 3}, TestType>("lrn_caffenet"); }

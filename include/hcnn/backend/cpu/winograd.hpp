@@ -1,0 +1,217 @@
+// hcnn/backend/cpu/winograd.hpp — 3x3 stride-1 convolution by Winograd's F(2x2, 3x3).
+//
+// Each 2x2 block of outputs ("tile") is computed from the 4x4 input patch under it with 16
+// multiplications per (input, output) channel pair instead of 36 (Lavin & Gray, "Fast
+// Algorithms for Convolutional Neural Networks", 2016):  Y = A^T [ (G g G^T) .* (B^T d B) ] A.
+// The element-wise products over channels become 16 GEMMs, one per position e of the 4x4
+// transformed tile:  M[e] (out x tiles) = U[e] (out x in) * V[e] (in x tiles).
+//
+// Tiles are numbered across the whole batch (sample-major, then row-major within a sample) and
+// processed in blocks, so a small map still gives its GEMMs many columns (tiles of several
+// samples side by side) and a large one keeps a block's V and M in cache. F(2x2, 3x3) keeps
+// float rounding close to direct convolution (its transforms use only +, -, and /2); the
+// larger F(4x4, 3x3) saves more but loses about two more digits, which the PyTorch fixtures'
+// float tolerance would not hide.
+#pragma once
+
+#include <algorithm>
+#include <cstddef>
+#include <utility>
+#include <vector>
+
+#include "eigen.hpp"
+
+namespace hcnn::cpu::winograd {
+
+inline constexpr int taps = 16;  // positions of a transformed 4x4 tile
+
+// Tiles per sample for an out_h x out_w output (the last row/column of tiles may overhang).
+constexpr int tiles_per_sample(int out_h, int out_w) { return ((out_h + 1) / 2) * ((out_w + 1) / 2); }
+
+// Tiles per block for a convolution of `in` to `out` channels: V and M of one block together
+// hold about 2^18 values (1 MB of floats), so they stay in a core's L2 cache between the
+// transforms and the GEMMs. Measured on VGG-19's shapes (docs/performance.md), 32-64 tiles
+// were as fast as any; smaller blocks lose GEMM width, larger ones the cache.
+constexpr int block_tiles(int in, int out) { return std::clamp((1 << 14) / (in + out), 32, 256); }
+
+// Values one block needs for V (taps x in x block) and M (taps x out x block).
+constexpr std::size_t block_size(int in, int out) {
+  return std::size_t{taps} * std::size_t(in + out) * std::size_t(block_tiles(in, out));
+}
+
+// u[e * stride] (4x4, row-major) = G g G^T for one 3x3 kernel g,
+// G = [1 0 0; .5 .5 .5; .5 -.5 .5; 0 0 1]. `g[(r * 3 + c) * flip...]`: a rotated kernel is read
+// by passing its last tap and a step of -1.
+template <class T>
+void transform_kernel(const T* g, int step, T* u, std::size_t stride) {
+  T t[4][3];  // G g
+  for (int c = 0; c < 3; ++c) {
+    const T g0 = g[c * step], g1 = g[(3 + c) * step], g2 = g[(6 + c) * step];
+    t[0][c] = g0;
+    t[1][c] = T(0.5) * (g0 + g1 + g2);
+    t[2][c] = T(0.5) * (g0 - g1 + g2);
+    t[3][c] = g2;
+  }
+  for (int r = 0; r < 4; ++r) {  // (G g) G^T
+    const T a = t[r][0], b = t[r][1], c = t[r][2];
+    u[(r * 4 + 0) * stride] = a;
+    u[(r * 4 + 1) * stride] = T(0.5) * (a + b + c);
+    u[(r * 4 + 2) * stride] = T(0.5) * (a - b + c);
+    u[(r * 4 + 3) * stride] = c;
+  }
+}
+
+// U[e][row][col] (taps x rows x cols) with U[.][row][col] the transform of kernel(row, col):
+// each row is built in a small buffer and copied out a tap at a time, so the 16 planes of U are
+// written in runs rather than a value at a time 16 planes apart.
+template <class T, class Kernel>
+void transform_rows(int rows, int cols, T* U, Kernel&& kernel) {
+  const std::size_t plane = std::size_t(rows) * cols;
+#pragma omp parallel if (plane > 4096)
+  {
+    thread_local std::vector<T> row_taps;  // grows once: no allocation after the first call
+    row_taps.resize(std::size_t{taps} * cols);
+#pragma omp for schedule(static)
+    for (int row = 0; row < rows; ++row) {
+      for (int col = 0; col < cols; ++col) {
+        const auto [g, step] = kernel(row, col);
+        transform_kernel<T>(g, step, row_taps.data() + col, std::size_t(cols));
+      }
+      for (int e = 0; e < taps; ++e)
+        std::copy_n(row_taps.data() + std::size_t(e) * cols, cols, U + e * plane + std::size_t(row) * cols);
+    }
+  }
+}
+
+// U[e][o][c] for a convolution weight w[o][c][3][3] (out x in kernels).
+template <class T>
+void transform_weights(const T* w, int out, int in, T* U) {
+  transform_rows<T>(out, in, U, [&](int o, int c) { return std::pair{w + (std::size_t(o) * in + c) * 9, 1}; });
+}
+
+// The kernels of the input gradient: the gradient of a 3x3 stride-1 convolution with pad p is
+// the convolution of the output gradient, padded by 2 - p, with every kernel rotated by 180
+// degrees and the roles of input and output channels swapped. U[e][c][o] from w[o][c][3][3].
+template <class T>
+void transform_weights_for_input_gradient(const T* w, int out, int in, T* U) {
+  transform_rows<T>(in, out, U, [&](int c, int o) { return std::pair{w + (std::size_t(o) * in + c) * 9 + 8, -1}; });
+}
+
+// A batch of maps, channel by channel: sample s, channel c starts at data + s*sample + c*h*w.
+struct Maps {
+  int channels, height, width;
+  std::size_t sample;  // values from one sample to the next (more than channels*h*w for a group)
+};
+
+// Walks tiles in their numbering: sample, then tile row, then tile column.
+struct TileCursor {
+  long sample;
+  int row, col, tiles_h, tiles_w;
+  TileCursor(long tile, int tiles, int tiles_w)
+      : sample(tile / tiles),
+        row(int(tile % tiles) / tiles_w),
+        col(int(tile % tiles) % tiles_w),
+        tiles_h(tiles / tiles_w),
+        tiles_w(tiles_w) {}
+  void next() {
+    if (++col < tiles_w) return;
+    col = 0;
+    if (++row < tiles_h) return;
+    row = 0;
+    ++sample;
+  }
+};
+
+// Convolves tiles [first, first + count) of the batch: x (pad `pad`) with the transformed
+// weights U (taps x y.channels x x.channels), handing each output value to
+// store(sample, channel, row, column, value). V and M hold block_size(...) values between them.
+template <class T, class Store>
+void convolve_tiles(const T* x, const Maps& in, int pad, const T* U, const Maps& out, long first, int count, T* V,
+                    T* M, Store&& store) {
+  const int tiles_w = (out.width + 1) / 2;
+  const int tiles = tiles_per_sample(out.height, out.width);
+  const std::size_t plane = std::size_t(in.height) * in.width;
+  const std::size_t v_tap = std::size_t(in.channels) * count;    // from one tap's V to the next
+  const std::size_t m_tap = std::size_t(out.channels) * count;
+
+  // V[e][c][b] = (B^T d B)[e], B^T = [1 0 -1 0; 0 1 1 0; 0 -1 1 0; 0 1 0 -1], channel by channel
+  // and a tile row at a time: the four input rows under the row, zero-padded, are combined
+  // (B^T d, contiguous and vectorised), then each tile's four columns of them (d B).
+  const int padded_w = 2 * tiles_w + 2;  // input columns -pad .. 2 * tiles_w + 1 - pad
+  thread_local std::vector<T> scratch;
+  scratch.resize(std::size_t(8) * padded_w);
+  T* d = scratch.data();                 // 4 input rows
+  T* q = d + std::size_t(4) * padded_w;  // B^T d
+  for (int c = 0; c < in.channels; ++c) {
+    TileCursor at(first, tiles, tiles_w);
+    for (int b = 0; b < count;) {
+      const int run = std::min(count - b, tiles_w - at.col);  // tiles left in this tile row
+      const T* map = x + std::size_t(at.sample) * in.sample + c * plane;
+      const int j0 = 2 * at.col, j1 = 2 * (at.col + run) + 2;  // padded columns the run reads
+      const int lo = std::clamp(pad, j0, j1), hi = std::clamp(pad + in.width, lo, j1);
+      for (int r = 0; r < 4; ++r) {
+        T* row = d + std::size_t(r) * padded_w;
+        const int y = at.row * 2 - pad + r;
+        if (y < 0 || y >= in.height) {
+          std::fill(row + j0, row + j1, T{0});
+          continue;
+        }
+        std::fill(row + j0, row + lo, T{0});
+        std::copy(map + std::size_t(y) * in.width + (lo - pad), map + std::size_t(y) * in.width + (hi - pad), row + lo);
+        std::fill(row + hi, row + j1, T{0});
+      }
+      const T *d0 = d, *d1 = d + padded_w, *d2 = d1 + padded_w, *d3 = d2 + padded_w;
+      T *q0 = q, *q1 = q + padded_w, *q2 = q1 + padded_w, *q3 = q2 + padded_w;
+      for (int j = j0; j < j1; ++j) {
+        q0[j] = d0[j] - d2[j];
+        q1[j] = d1[j] + d2[j];
+        q2[j] = d2[j] - d1[j];
+        q3[j] = d1[j] - d3[j];
+      }
+      T* v = V + std::size_t(c) * count + b;
+      for (int r = 0; r < 4; ++r) {
+        const T* qr = q + std::size_t(r) * padded_w + j0;
+        T *v0 = v + (r * 4 + 0) * v_tap, *v1 = v + (r * 4 + 1) * v_tap, *v2 = v + (r * 4 + 2) * v_tap,
+          *v3 = v + (r * 4 + 3) * v_tap;
+        for (int k = 0; k < run; ++k) {
+          const T c0 = qr[2 * k], c1 = qr[2 * k + 1], c2 = qr[2 * k + 2], c3 = qr[2 * k + 3];
+          v0[k] = c0 - c2;
+          v1[k] = c1 + c2;
+          v2[k] = c2 - c1;
+          v3[k] = c1 - c3;
+        }
+      }
+      b += run;
+      for (int k = 0; k < run; ++k) at.next();
+    }
+  }
+
+  for (int e = 0; e < taps; ++e) {
+    MatrixMap<T>(M + e * m_tap, out.channels, count).noalias() =
+        ConstMatrixMap<T>(U + std::size_t(e) * out.channels * in.channels, out.channels, in.channels) *
+        ConstMatrixMap<T>(V + e * v_tap, in.channels, count);
+  }
+
+  // Y = A^T m A, A^T = [1 1 1 0; 0 1 -1 -1]; a tile overhanging the map stores only its inside.
+  for (int o = 0; o < out.channels; ++o) {
+    const T* m = M + std::size_t(o) * count;
+    TileCursor at(first, tiles, tiles_w);
+    for (int b = 0; b < count; ++b, at.next()) {
+      const int y0 = at.row * 2, x0 = at.col * 2;
+      const int rows = std::min(2, out.height - y0), cols = std::min(2, out.width - x0);
+      T t2[2][4];  // A^T m
+      for (int k = 0; k < 4; ++k) {
+        const T m0 = m[(0 * 4 + k) * m_tap + b], m1 = m[(1 * 4 + k) * m_tap + b], m2 = m[(2 * 4 + k) * m_tap + b],
+                m3 = m[(3 * 4 + k) * m_tap + b];
+        t2[0][k] = m0 + m1 + m2;
+        t2[1][k] = m1 - m2 - m3;
+      }
+      for (int r = 0; r < rows; ++r) {
+        store(at.sample, o, y0 + r, x0, t2[r][0] + t2[r][1] + t2[r][2]);
+        if (cols == 2) store(at.sample, o, y0 + r, x0 + 1, t2[r][1] - t2[r][2] - t2[r][3]);
+      }
+    }
+  }
+}
+
+}  // namespace hcnn::cpu::winograd
