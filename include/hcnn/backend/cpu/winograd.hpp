@@ -34,9 +34,14 @@ constexpr int tiles_per_sample(int out_h, int out_w) { return ((out_h + 1) / 2) 
 // were as fast as any; smaller blocks lose GEMM width, larger ones the cache.
 constexpr int block_tiles(int in, int out) { return std::clamp((1 << 14) / (in + out), 32, 256); }
 
-// Values one block needs for V (taps x in x block) and M (taps x out x block).
-constexpr std::size_t block_size(int in, int out) {
-  return std::size_t{taps} * std::size_t(in + out) * std::size_t(block_tiles(in, out));
+// The weight gradient's products sum over the tiles (D[e] V[e]^T, out x tiles x in), so its
+// blocks are longer: each block adds into the whole out x in gradient, which for wide layers
+// is large (16 MB for 512 x 512) and for narrow ones a few registers' worth.
+constexpr int weight_block_tiles(int in, int out) { return std::clamp((1 << 16) / (in + out), 64, 2048); }
+
+// Values one block of `tiles` tiles needs for V (taps x in x tiles) and M or D (taps x out x tiles).
+constexpr std::size_t block_size(int in, int out, int tiles) {
+  return std::size_t{taps} * std::size_t(in + out) * std::size_t(tiles);
 }
 
 // u[e * stride] (4x4, row-major) = G g G^T for one 3x3 kernel g,
@@ -122,21 +127,16 @@ struct TileCursor {
   }
 };
 
-// Convolves tiles [first, first + count) of the batch: x (pad `pad`) with the transformed
-// weights U (taps x y.channels x x.channels), handing each output value to
-// store(sample, channel, row, column, value). V and M hold block_size(...) values between them.
-template <class T, class Store>
-void convolve_tiles(const T* x, const Maps& in, int pad, const T* U, const Maps& out, long first, int count, T* V,
-                    T* M, Store&& store) {
-  const int tiles_w = (out.width + 1) / 2;
-  const int tiles = tiles_per_sample(out.height, out.width);
+// V[e][c][b] = (B^T d B)[e] for tiles [first, first + count) of the batch x (pad `pad`), tiled
+// as an out_h x out_w output is. B^T = [1 0 -1 0; 0 1 1 0; 0 -1 1 0; 0 1 0 -1]. Channel by
+// channel and a tile row at a time: the four input rows under the row, zero-padded, are
+// combined (B^T d, contiguous and vectorised), then each tile's four columns of them (d B).
+template <class T>
+void transform_input(const T* x, const Maps& in, int pad, int out_h, int out_w, long first, int count, T* V) {
+  const int tiles_w = (out_w + 1) / 2;
+  const int tiles = tiles_per_sample(out_h, out_w);
   const std::size_t plane = std::size_t(in.height) * in.width;
-  const std::size_t v_tap = std::size_t(in.channels) * count;    // from one tap's V to the next
-  const std::size_t m_tap = std::size_t(out.channels) * count;
-
-  // V[e][c][b] = (B^T d B)[e], B^T = [1 0 -1 0; 0 1 1 0; 0 -1 1 0; 0 1 0 -1], channel by channel
-  // and a tile row at a time: the four input rows under the row, zero-padded, are combined
-  // (B^T d, contiguous and vectorised), then each tile's four columns of them (d B).
+  const std::size_t v_tap = std::size_t(in.channels) * count;  // from one tap's V to the next
   const int padded_w = 2 * tiles_w + 2;  // input columns -pad .. 2 * tiles_w + 1 - pad
   thread_local std::vector<T> scratch;
   scratch.resize(std::size_t(8) * padded_w);
@@ -185,14 +185,15 @@ void convolve_tiles(const T* x, const Maps& in, int pad, const T* U, const Maps&
       for (int k = 0; k < run; ++k) at.next();
     }
   }
+}
 
-  for (int e = 0; e < taps; ++e) {
-    MatrixMap<T>(M + e * m_tap, out.channels, count).noalias() =
-        ConstMatrixMap<T>(U + std::size_t(e) * out.channels * in.channels, out.channels, in.channels) *
-        ConstMatrixMap<T>(V + e * v_tap, in.channels, count);
-  }
-
-  // Y = A^T m A, A^T = [1 1 1 0; 0 1 -1 -1]; a tile overhanging the map stores only its inside.
+// Y = A^T m A for tiles [first, first + count), A^T = [1 1 1 0; 0 1 -1 -1], handing each value
+// to store(sample, channel, row, column, value); a tile overhanging the map stores only its inside.
+template <class T, class Store>
+void transform_output(const T* M, const Maps& out, long first, int count, Store&& store) {
+  const int tiles_w = (out.width + 1) / 2;
+  const int tiles = tiles_per_sample(out.height, out.width);
+  const std::size_t m_tap = std::size_t(out.channels) * count;
   for (int o = 0; o < out.channels; ++o) {
     const T* m = M + std::size_t(o) * count;
     TileCursor at(first, tiles, tiles_w);
@@ -209,6 +210,133 @@ void convolve_tiles(const T* x, const Maps& in, int pad, const T* U, const Maps&
       for (int r = 0; r < rows; ++r) {
         store(at.sample, o, y0 + r, x0, t2[r][0] + t2[r][1] + t2[r][2]);
         if (cols == 2) store(at.sample, o, y0 + r, x0 + 1, t2[r][1] - t2[r][2] - t2[r][3]);
+      }
+    }
+  }
+}
+
+// Convolves tiles [first, first + count) of the batch: x (pad `pad`) with the transformed
+// weights U (taps x out.channels x in.channels), handing each output value to
+// store(sample, channel, row, column, value). V and M hold block_size(...) values between them.
+template <class T, class Store>
+void convolve_tiles(const T* x, const Maps& in, int pad, const T* U, const Maps& out, long first, int count, T* V,
+                    T* M, Store&& store) {
+  transform_input(x, in, pad, out.height, out.width, first, count, V);
+  const std::size_t v_tap = std::size_t(in.channels) * count, m_tap = std::size_t(out.channels) * count;
+  for (int e = 0; e < taps; ++e) {
+    MatrixMap<T>(M + e * m_tap, out.channels, count).noalias() =
+        ConstMatrixMap<T>(U + std::size_t(e) * out.channels * in.channels, out.channels, in.channels) *
+        ConstMatrixMap<T>(V + e * v_tap, in.channels, count);
+  }
+  transform_output(M, out, first, count, std::forward<Store>(store));
+}
+
+// The weight gradient. The output is linear in u = G g G^T: y = A^T (u .* v) A, so
+// dL/du = (A dy A^T) .* v for each tile, summed over tiles, and dL/dg = G^T (dL/du) G.
+
+// D[e][o][b] = (A dy A^T)[e] for the output-gradient tiles [first, first + count); the values
+// of an overhanging tile outside the map are 0 (those outputs do not exist). As in
+// transform_input, a tile row at a time: its two rows of dy, zero-padded, combined (A dy), then
+// each tile's two columns of them.
+template <class T>
+void transform_output_gradient(const T* dy, const Maps& out, long first, int count, T* D) {
+  const int tiles_w = (out.width + 1) / 2;
+  const int tiles = tiles_per_sample(out.height, out.width);
+  const std::size_t plane = std::size_t(out.height) * out.width;
+  const std::size_t d_tap = std::size_t(out.channels) * count;
+  const int padded_w = 2 * tiles_w;
+  thread_local std::vector<T> scratch;
+  scratch.resize(std::size_t(6) * padded_w);
+  T* g = scratch.data();                 // the two rows of dy
+  T* t = g + std::size_t(2) * padded_w;  // A dy: g0, g0 + g1, g0 - g1, -g1
+  for (int o = 0; o < out.channels; ++o) {
+    TileCursor at(first, tiles, tiles_w);
+    for (int b = 0; b < count;) {
+      const int run = std::min(count - b, tiles_w - at.col);
+      const T* map = dy + std::size_t(at.sample) * out.sample + o * plane;
+      const int j0 = 2 * at.col, j1 = 2 * (at.col + run);
+      const int hi = std::min(j1, out.width);
+      for (int r = 0; r < 2; ++r) {
+        T* row = g + std::size_t(r) * padded_w;
+        const int y = at.row * 2 + r;
+        if (y >= out.height) {
+          std::fill(row + j0, row + j1, T{0});
+          continue;
+        }
+        std::copy(map + std::size_t(y) * out.width + j0, map + std::size_t(y) * out.width + hi, row + j0);
+        std::fill(row + hi, row + j1, T{0});
+      }
+      const T *g0 = g, *g1 = g + padded_w;
+      T *t0 = t, *t1 = t + padded_w, *t2 = t1 + padded_w, *t3 = t2 + padded_w;
+      for (int j = j0; j < j1; ++j) {
+        t0[j] = g0[j];
+        t1[j] = g0[j] + g1[j];
+        t2[j] = g0[j] - g1[j];
+        t3[j] = -g1[j];
+      }
+      T* d = D + std::size_t(o) * count + b;
+      for (int r = 0; r < 4; ++r) {
+        const T* tr = t + std::size_t(r) * padded_w + j0;
+        T *d0 = d + (r * 4 + 0) * d_tap, *d1 = d + (r * 4 + 1) * d_tap, *d2 = d + (r * 4 + 2) * d_tap,
+          *d3 = d + (r * 4 + 3) * d_tap;
+        for (int k = 0; k < run; ++k) {
+          const T c0 = tr[2 * k], c1 = tr[2 * k + 1];
+          d0[k] = c0;
+          d1[k] = c0 + c1;
+          d2[k] = c0 - c1;
+          d3[k] = -c1;
+        }
+      }
+      b += run;
+      for (int k = 0; k < run; ++k) at.next();
+    }
+  }
+}
+
+// dU[e] (taps x out.channels x in.channels) += D[e] V[e]^T over tiles [first, first + count) of
+// the input x and the output gradient dy. V and D hold block_size(...) values between them.
+template <class T>
+void accumulate_weight_gradient(const T* x, const Maps& in, int pad, const T* dy, const Maps& out, long first,
+                                int count, T* V, T* D, T* dU) {
+  transform_input(x, in, pad, out.height, out.width, first, count, V);
+  transform_output_gradient(dy, out, first, count, D);
+  const std::size_t v_tap = std::size_t(in.channels) * count, d_tap = std::size_t(out.channels) * count;
+  for (int e = 0; e < taps; ++e) {
+    MatrixMap<T>(dU + std::size_t(e) * out.channels * in.channels, out.channels, in.channels).noalias() +=
+        ConstMatrixMap<T>(D + e * d_tap, out.channels, count) *
+        ConstMatrixMap<T>(V + e * v_tap, in.channels, count).transpose();
+  }
+}
+
+// dw[o][c][3][3] = G^T dU[.][o][c] G, a row of U at a time (copied out of its 16 planes first,
+// as transform_rows writes them).
+template <class T>
+void kernel_gradients(const T* dU, int out, int in, T* dw) {
+  const std::size_t plane = std::size_t(out) * in;
+#pragma omp parallel if (plane > 4096)
+  {
+    thread_local std::vector<T> row_taps;  // grows once: no allocation after the first call
+    row_taps.resize(std::size_t{taps} * in);
+#pragma omp for schedule(static)
+    for (int o = 0; o < out; ++o) {
+      for (int e = 0; e < taps; ++e)
+        std::copy_n(dU + e * plane + std::size_t(o) * in, in, row_taps.data() + std::size_t(e) * in);
+      for (int c = 0; c < in; ++c) {
+        const T* u = row_taps.data() + c;
+        const auto x = [&](int r, int k) { return u[std::size_t(r * 4 + k) * in]; };
+        T r3[3][4];  // G^T X
+        for (int k = 0; k < 4; ++k) {
+          const T x0 = x(0, k), x1 = x(1, k), x2 = x(2, k), x3 = x(3, k);
+          r3[0][k] = x0 + T(0.5) * (x1 + x2);
+          r3[1][k] = T(0.5) * (x1 - x2);
+          r3[2][k] = T(0.5) * (x1 + x2) + x3;
+        }
+        T* g = dw + (std::size_t(o) * in + c) * 9;
+        for (int r = 0; r < 3; ++r) {  // (G^T X) G
+          g[r * 3 + 0] = r3[r][0] + T(0.5) * (r3[r][1] + r3[r][2]);
+          g[r * 3 + 1] = T(0.5) * (r3[r][1] - r3[r][2]);
+          g[r * 3 + 2] = T(0.5) * (r3[r][1] + r3[r][2]) + r3[r][3];
+        }
       }
     }
   }
