@@ -214,3 +214,19 @@ TEST_CASE("Training smoke test: SGD steps on a fixed batch lower the loss", "[tr
   model.forward(x, Mode::test);
   CHECK(model.loss(labels) < 0.5 * initial);
 }
+
+#if defined(HCNN_HAS_MXCSR)
+TEST_CASE("A CPU model flushes denormals while it computes, and restores the caller's mode", "[model][denormals]") {
+  // 1e-20 x 1e-20 = 1e-40 is a denormal float: flushed to zero inside the pass.
+  Model<Net<Input<1, 1, 1>, FC<1, Identity>>> model(1);
+  model.parameters()[0].param->value[0] = 1e-20f;
+  model.parameters()[1].param->value[0] = 0.0f;
+  const unsigned before = _mm_getcsr();
+  REQUIRE((before & 0x8040u) == 0);  // the test process runs with IEEE denormals
+  const float x = 1e-20f;
+  CHECK(model.forward(&x, 1)[0] == 0.0f);
+  CHECK(_mm_getcsr() == before);
+  volatile float a = 1e-20f, b = 1e-20f;
+  CHECK(a * b > 0.0f);  // the caller's own arithmetic keeps its denormals
+}
+#endif

@@ -16,8 +16,10 @@
 #include <string>
 #include <tuple>
 #include <utility>
+#include <variant>
 #include <vector>
 
+#include "backend/cpu/denormals.hpp"
 #include "backend/cpu/simd.hpp"
 #include "core/backend.hpp"
 #include "core/error.hpp"
@@ -155,6 +157,7 @@ class Model<N, Backend, T> {
     if (n <= 0) throw ShapeError("Model::forward: the batch size must be positive, got " + std::to_string(n));
     prepare(n);
     write(acts_[From].data());
+    [[maybe_unused]] const ComputeScope scope;
     for_each_layer([&]<std::size_t I>(auto& layer) {
       if constexpr (I >= From) layer.forward(acts_[I].data(), acts_[I + 1].data(), n, layer_mode<I>(mode), workspace_.data());
     });
@@ -175,6 +178,7 @@ class Model<N, Backend, T> {
     check_labels(labels, batch_, output_shape.c, "Model");
     if (!visits<depth - 1>(options)) return;
     ensure_workspace(batch_, Pass::backward);
+    [[maybe_unused]] const ComputeScope scope;
     auto& top = std::get<depth - 1>(layers_);
     top.backward_from_labels(acts_[depth - 1].data(), acts_[depth].data(), labels.data(), input_grad_of<depth - 1>(options),
                              batch_, workspace_.data());
@@ -309,6 +313,7 @@ class Model<N, Backend, T> {
   // grads_[top % 2].
   void backward_below(std::size_t top, const BackwardOptions& options) {
     ensure_workspace(batch_, Pass::backward);  // the lanes of a convolution follow the thread count of now
+    [[maybe_unused]] const ComputeScope scope;
     [&]<std::size_t... R>(std::index_sequence<R...>) {
       (backward_layer<depth - 1 - R>(top, options), ...);
     }(std::make_index_sequence<depth>{});
@@ -319,6 +324,10 @@ class Model<N, Backend, T> {
     std::get<I>(layers_).backward(acts_[I].data(), acts_[I + 1].data(), grads_[(I + 1) % 2].data(),
                                   input_grad_of<I>(options), batch_, workspace_.data());
   }
+
+  // What the backend sets up while layers compute: on the CPU, denormals flushed to zero
+  // (backend/cpu/denormals.hpp).
+  using ComputeScope = std::conditional_t<std::same_as<Backend, Cpu>, cpu::FlushDenormals, std::monostate>;
 
   Layers layers_;
   std::array<std::string, depth> names_;
