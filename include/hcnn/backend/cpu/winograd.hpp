@@ -8,10 +8,12 @@
 //
 // Tiles are numbered across the whole batch (sample-major, then row-major within a sample) and
 // processed in blocks, so a small map still gives its GEMMs many columns (tiles of several
-// samples side by side) and a large one keeps a block's V and M in cache. F(2x2, 3x3) keeps
-// float rounding close to direct convolution (its transforms use only +, -, and /2); the
-// larger F(4x4, 3x3) saves more but loses about two more digits, which the PyTorch fixtures'
-// float tolerance would not hide.
+// samples side by side) and a large one keeps a block's V and M in cache. The same pieces
+// give the input gradient (a convolution of the output gradient) and the weight gradient.
+// F(2x2, 3x3) keeps float rounding close to direct convolution: its transforms use only +, -
+// and halving (tests/test_winograd.cpp bounds the difference at VGG's widths). The larger
+// F(4x4, 3x3) would save more multiplications, but its transform coefficients reach 8 and cost
+// more precision in float; it is not tried here.
 #pragma once
 
 #include <algorithm>
@@ -44,9 +46,9 @@ constexpr std::size_t block_size(int in, int out, int tiles) {
   return std::size_t{taps} * std::size_t(in + out) * std::size_t(tiles);
 }
 
-// u[e * stride] (4x4, row-major) = G g G^T for one 3x3 kernel g,
-// G = [1 0 0; .5 .5 .5; .5 -.5 .5; 0 0 1]. `g[(r * 3 + c) * flip...]`: a rotated kernel is read
-// by passing its last tap and a step of -1.
+// u[e * stride] (4x4, row-major) = G g G^T for one 3x3 kernel g, G = [1 0 0; .5 .5 .5;
+// .5 -.5 .5; 0 0 1]. Tap (r, c) of g is g[(r * 3 + c) * step]: a kernel rotated by 180 degrees
+// is read by passing its last tap and a step of -1.
 template <class T>
 void transform_kernel(const T* g, int step, T* u, std::size_t stride) {
   T t[4][3];  // G g
@@ -66,26 +68,32 @@ void transform_kernel(const T* g, int step, T* u, std::size_t stride) {
   }
 }
 
-// U[e][row][col] (taps x rows x cols) with U[.][row][col] the transform of kernel(row, col):
-// each row is built in a small buffer and copied out a tap at a time, so the 16 planes of U are
-// written in runs rather than a value at a time 16 planes apart.
-template <class T, class Kernel>
-void transform_rows(int rows, int cols, T* U, Kernel&& kernel) {
-  const std::size_t plane = std::size_t(rows) * cols;
-#pragma omp parallel if (plane > 4096)
+// Runs body(row, buffer) for rows [0, rows) on OpenMP's threads, each thread with a buffer of
+// taps x cols values. A row of U (taps x rows x cols) lies in 16 planes, its values 16 planes
+// apart; moving it through the buffer a tap at a time reads and writes U in runs instead.
+template <class T, class Body>
+void for_each_row_of_taps(int rows, int cols, Body&& body) {
+#pragma omp parallel if (std::size_t(rows) * cols > 4096)
   {
     thread_local std::vector<T> row_taps;  // grows once: no allocation after the first call
     row_taps.resize(std::size_t{taps} * cols);
 #pragma omp for schedule(static)
-    for (int row = 0; row < rows; ++row) {
-      for (int col = 0; col < cols; ++col) {
-        const auto [g, step] = kernel(row, col);
-        transform_kernel<T>(g, step, row_taps.data() + col, std::size_t(cols));
-      }
-      for (int e = 0; e < taps; ++e)
-        std::copy_n(row_taps.data() + std::size_t(e) * cols, cols, U + e * plane + std::size_t(row) * cols);
-    }
+    for (int row = 0; row < rows; ++row) body(row, row_taps.data());
   }
+}
+
+// U[e][row][col] (taps x rows x cols), U[.][row][col] the transform of kernel(row, col).
+template <class T, class Kernel>
+void transform_rows(int rows, int cols, T* U, Kernel&& kernel) {
+  const std::size_t plane = std::size_t(rows) * cols;
+  for_each_row_of_taps<T>(rows, cols, [&](int row, T* row_taps) {
+    for (int col = 0; col < cols; ++col) {
+      const auto [g, step] = kernel(row, col);
+      transform_kernel<T>(g, step, row_taps + col, std::size_t(cols));
+    }
+    for (int e = 0; e < taps; ++e)
+      std::copy_n(row_taps + std::size_t(e) * cols, cols, U + e * plane + std::size_t(row) * cols);
+  });
 }
 
 // U[e][o][c] for a convolution weight w[o][c][3][3] (out x in kernels).
@@ -312,38 +320,31 @@ void accumulate_weight_gradient(const T* x, const Maps& in, int pad, const T* dy
   }
 }
 
-// dw[o][c][3][3] = G^T dU[.][o][c] G, a row of U at a time (copied out of its 16 planes first,
-// as transform_rows writes them).
+// dw[o][c][3][3] = G^T dU[.][o][c] G, a row of dU at a time.
 template <class T>
 void kernel_gradients(const T* dU, int out, int in, T* dw) {
   const std::size_t plane = std::size_t(out) * in;
-#pragma omp parallel if (plane > 4096)
-  {
-    thread_local std::vector<T> row_taps;  // grows once: no allocation after the first call
-    row_taps.resize(std::size_t{taps} * in);
-#pragma omp for schedule(static)
-    for (int o = 0; o < out; ++o) {
-      for (int e = 0; e < taps; ++e)
-        std::copy_n(dU + e * plane + std::size_t(o) * in, in, row_taps.data() + std::size_t(e) * in);
-      for (int c = 0; c < in; ++c) {
-        const T* u = row_taps.data() + c;
-        const auto x = [&](int r, int k) { return u[std::size_t(r * 4 + k) * in]; };
-        T r3[3][4];  // G^T X
-        for (int k = 0; k < 4; ++k) {
-          const T x0 = x(0, k), x1 = x(1, k), x2 = x(2, k), x3 = x(3, k);
-          r3[0][k] = x0 + T(0.5) * (x1 + x2);
-          r3[1][k] = T(0.5) * (x1 - x2);
-          r3[2][k] = T(0.5) * (x1 + x2) + x3;
-        }
-        T* g = dw + (std::size_t(o) * in + c) * 9;
-        for (int r = 0; r < 3; ++r) {  // (G^T X) G
-          g[r * 3 + 0] = r3[r][0] + T(0.5) * (r3[r][1] + r3[r][2]);
-          g[r * 3 + 1] = T(0.5) * (r3[r][1] - r3[r][2]);
-          g[r * 3 + 2] = T(0.5) * (r3[r][1] + r3[r][2]) + r3[r][3];
-        }
+  for_each_row_of_taps<T>(out, in, [&](int o, T* row_taps) {
+    for (int e = 0; e < taps; ++e)
+      std::copy_n(dU + e * plane + std::size_t(o) * in, in, row_taps + std::size_t(e) * in);
+    for (int c = 0; c < in; ++c) {
+      const T* u = row_taps + c;
+      const auto x = [&](int r, int k) { return u[std::size_t(r * 4 + k) * in]; };
+      T r3[3][4];  // G^T X
+      for (int k = 0; k < 4; ++k) {
+        const T x0 = x(0, k), x1 = x(1, k), x2 = x(2, k), x3 = x(3, k);
+        r3[0][k] = x0 + T(0.5) * (x1 + x2);
+        r3[1][k] = T(0.5) * (x1 - x2);
+        r3[2][k] = T(0.5) * (x1 + x2) + x3;
+      }
+      T* g = dw + (std::size_t(o) * in + c) * 9;
+      for (int r = 0; r < 3; ++r) {  // (G^T X) G
+        g[r * 3 + 0] = r3[r][0] + T(0.5) * (r3[r][1] + r3[r][2]);
+        g[r * 3 + 1] = T(0.5) * (r3[r][1] - r3[r][2]);
+        g[r * 3 + 2] = T(0.5) * (r3[r][1] + r3[r][2]) + r3[r][3];
       }
     }
-  }
+  });
 }
 
 }  // namespace hcnn::cpu::winograd
