@@ -43,11 +43,21 @@ namespace hcnn::cpu {
 }
 
 // The CPU's model name (from /proc/cpuinfo on Linux), for benchmarks that must name their CPU.
+// The CPU's model name with its family and model numbers, from /proc/cpuinfo: virtual
+// machines often name only the vendor ("Intel(R) Xeon(R) Processor"), and the numbers still
+// tell Cascade Lake (6/85) from Emerald Rapids (6/207), or Zen 3 (25/1) from Zen 5 (26/2).
 inline std::string cpu_model_name() {
   std::ifstream in("/proc/cpuinfo");
-  for (std::string line; std::getline(in, line);)
-    if (line.rfind("model name", 0) == 0 && line.find(':') != std::string::npos) return line.substr(line.find(':') + 2);
-  return "unknown CPU";
+  std::string name = "unknown CPU", family, model;
+  auto value = [](const std::string& line) { return line.substr(line.find(':') + 2); };
+  // The first processor's block, which ends at the first line without a colon.
+  for (std::string line; std::getline(in, line) && line.find(':') != std::string::npos;) {
+    if (line.rfind("model name", 0) == 0) name = value(line);
+    else if (line.rfind("cpu family", 0) == 0) family = value(line);
+    else if (line.rfind("model", 0) == 0 && line.rfind("model name", 0) != 0) model = value(line);
+  }
+  if (!family.empty() && !model.empty()) name += " (family " + family + " model " + model + ")";
+  return name;
 }
 
 inline void warn_if_compiled_below_cpu() {
