@@ -4,7 +4,7 @@
 // the same run, with the ratio hcnn / libtorch (> 1: hcnn is faster).
 //
 //   hcnn_bench_throughput [--net caffenet|vgg19|small|all] [--batch 1,32] [--repeats 3] [--layers]
-//                         [--no-check]
+//                         [--no-check] [--memory]
 //
 // `small` is the Caltech-101 experiment's zoo::SmallD, zoo::SmallVD and zoo::SmallVDBN
 // (3x64x64; the experiment trains them at batch 64).
@@ -14,6 +14,11 @@
 // given, the libtorch figures are measured again in a separate process of this program (which
 // runs libtorch alone, `--torch-only`), and a difference of more than 15 % is reported: sharing
 // a process (two OpenMP runtimes, caches) must not handicap the peer.
+//
+// --memory measures instead the peak resident memory of a training step: for each network and
+// batch, two fresh processes of this program (`--memory-of hcnn|libtorch NAME BATCH`) each build
+// only their side's network and run two training steps; the peak (getrusage's ru_maxrss)
+// includes what both sides share, the program and its libraries.
 #include <hcnn/hcnn.hpp>
 
 #include <algorithm>
@@ -35,6 +40,7 @@
 #endif
 
 #include <omp.h>
+#include <sys/resource.h>
 
 namespace {
 
@@ -195,6 +201,15 @@ Ceilings measure_ceilings() {
 // libtorch figures of a network, img/s by (forward?, batch), as a --torch-only process printed them.
 using TorchFigures = std::map<std::pair<bool, int>, double>;
 
+// A training step's input: a batch of noise at the scale of mean-subtracted pixels, label 0.
+template <class N>
+Tensor<float> noise_batch(int batch) {
+  Tensor<float> x(batch, N::input_shape);
+  Rng rng(batch);
+  for (std::size_t i = 0; i < x.size(); ++i) x[i] = float(rng.normal(0.0, 50.0));
+  return x;
+}
+
 template <class N>
 void bench_network(const char* name, const std::vector<int>& batches, int repeats, bool per_layer, bool torch_only,
                    const Ceilings& ceilings, const TorchFigures* separate) {
@@ -208,9 +223,7 @@ void bench_network(const char* name, const std::vector<int>& batches, int repeat
                                  torch::optim::SGDOptions(1e-6).momentum(0.9).weight_decay(5e-4));
 #endif
   for (int batch : batches) {
-    Tensor<float> x(batch, N::input_shape);
-    Rng rng(batch);
-    for (std::size_t i = 0; i < x.size(); ++i) x[i] = float(rng.normal(0.0, 50.0));
+    Tensor<float> x = noise_batch<N>(batch);
     const std::span<const int> y(labels.data(), std::size_t(batch));
     // BatchNorm's test-mode statistics come from training passes (Caffe's start empty, and a
     // forward pass through them would compute infinities).
@@ -290,6 +303,64 @@ void bench_network(const char* name, const std::vector<int>& batches, int repeat
   }
 }
 
+// In a --memory-of child: two training steps of one side only, then its peak resident memory.
+template <class N>
+void peak_memory_child(const std::string& side, int batch) {
+  const Tensor<float> x = noise_batch<N>(batch);
+  const std::vector<int> labels(std::size_t(batch), 0);
+  if (side == "hcnn") {
+    Model<N> model(1);
+    SgdSolver<float> solver(Sgd{.lr = 1e-6f, .momentum = 0.9f, .weight_decay = 5e-4f});
+    const auto params = model.parameters();
+    for (int step = 0; step < 2; ++step) {
+      model.forward(x, Mode::train);
+      model.backward(labels);
+      solver.step(params);
+    }
+  } else {
+#ifdef HCNN_BENCH_LIBTORCH
+    auto torch_model = torch_model_of<N>();
+    torch::optim::SGD solver(torch_model->parameters(), torch::optim::SGDOptions(1e-6).momentum(0.9).weight_decay(5e-4));
+    auto tx = torch::from_blob(const_cast<float*>(x.data()), {batch, N::input_shape.c, N::input_shape.h, N::input_shape.w});
+    auto ty = torch::zeros({batch}, torch::kLong);
+    torch_model->train();
+    for (int step = 0; step < 2; ++step) {
+      solver.zero_grad();
+      torch::nll_loss(torch::log(torch_model->forward(tx)), ty).backward();
+      solver.step();
+    }
+#endif
+  }
+  rusage usage{};
+  getrusage(RUSAGE_SELF, &usage);
+  std::printf("peak-memory %ld\n", usage.ru_maxrss);  // KiB on Linux
+}
+
+// Peak resident memory (MiB) of a child process running `side`'s training step, or -1.
+double child_peak_memory(const std::string& side, const char* name, int batch) {
+  const std::string command = std::filesystem::read_symlink("/proc/self/exe").string() + " --memory-of " + side +
+                              " '" + name + "' " + std::to_string(batch);
+  std::unique_ptr<FILE, int (*)(FILE*)> child(popen(command.c_str(), "r"), pclose);
+  if (!child) return -1;
+  char line[256];
+  long kib = -1;
+  while (std::fgets(line, sizeof line, child.get())) std::sscanf(line, "peak-memory %ld", &kib);
+  return kib < 0 ? -1 : double(kib) / 1024;
+}
+
+void report_peak_memory(const char* name, const std::vector<int>& batches) {
+  for (int batch : batches) {
+    const double ours = child_peak_memory("hcnn", name, batch);
+    std::printf("%-9s batch %3d training step peak resident memory: hcnn %8.0f MiB", name, batch, ours);
+#ifdef HCNN_BENCH_LIBTORCH
+    const double theirs = child_peak_memory("libtorch", name, batch);
+    std::printf("   libtorch %8.0f MiB   hcnn/libtorch %5.2f", theirs, ours / theirs);
+#endif
+    std::printf("\n");
+    std::fflush(stdout);
+  }
+}
+
 std::vector<int> parse_list(const char* text) {
   std::vector<int> values;
   for (const char* p = text; *p;) {
@@ -318,9 +389,9 @@ std::map<std::string, TorchFigures> separate_torch_process(const std::string& ar
 }  // namespace
 
 int main(int argc, char** argv) {
-  std::string net = "all", batch_text = "1,32";
-  int repeats = 3;
-  bool per_layer = false, torch_only = false, check = true;
+  std::string net = "all", batch_text = "1,32", memory_side, memory_name;
+  int repeats = 3, memory_batch = 0;
+  bool per_layer = false, torch_only = false, check = true, memory = false;
   for (int i = 1; i < argc; ++i) {
     const std::string arg = argv[i];
     if (arg == "--net" && i + 1 < argc) net = argv[++i];
@@ -329,14 +400,21 @@ int main(int argc, char** argv) {
     else if (arg == "--layers") per_layer = true;
     else if (arg == "--torch-only") torch_only = true;
     else if (arg == "--no-check") check = false;
-    else {
+    else if (arg == "--memory") memory = true;
+    else if (arg == "--memory-of" && i + 3 < argc) {
+      memory_side = argv[++i];
+      memory_name = argv[++i];
+      memory_batch = std::atoi(argv[++i]);
+    } else {
       std::fprintf(stderr,
-                   "usage: %s [--net caffenet|vgg19|small|all] [--batch 1,32] [--repeats 3] [--layers] [--no-check]\n",
+                   "usage: %s [--net caffenet|vgg19|small|all] [--batch 1,32] [--repeats 3] [--layers] [--no-check] "
+                   "[--memory]\n",
                    argv[0]);
       return arg == "--help" ? 0 : 2;
     }
   }
   const std::vector<int> batches = parse_list(batch_text.c_str());
+  if (!memory_side.empty()) net = "all";  // a --memory-of child picks its network by name
 #ifdef HCNN_BENCH_LIBTORCH
   torch::set_num_threads(omp_get_max_threads());
 #else
@@ -345,7 +423,7 @@ int main(int argc, char** argv) {
 #endif
   Ceilings ceilings;
   std::map<std::string, TorchFigures> separate;
-  if (!torch_only) {
+  if (!torch_only && memory_side.empty()) {
     std::printf("CPU: %s; compiled for %s (the CPU offers %s)\n", hcnn::cpu::cpu_model_name().c_str(),
                 hcnn::cpu::compiled_simd(), hcnn::cpu::cpu_simd());
     std::printf("threads: %d (OpenMP)", omp_get_max_threads());
@@ -357,16 +435,23 @@ int main(int argc, char** argv) {
     std::printf(", built without libtorch: no ratio");
 #endif
     std::printf("\n");
-    ceilings = measure_ceilings();
-    std::printf("measured ceilings: %.1f GFLOP/s FMA peak (%d-bit vectors, all threads), %.1f GB/s parallel read\n",
-                ceilings.gflops, packet_floats * 32, ceilings.read_gbs);
-    if (check) {
+    if (!memory) {
+      ceilings = measure_ceilings();
+      std::printf("measured ceilings: %.1f GFLOP/s FMA peak (%d-bit vectors, all threads), %.1f GB/s parallel read\n",
+                  ceilings.gflops, packet_floats * 32, ceilings.read_gbs);
+    }
+    if (check && !memory) {
       std::printf("measuring libtorch again in a separate process ...\n");
       std::fflush(stdout);
       separate = separate_torch_process("--net " + net + " --batch " + batch_text + " --repeats " + std::to_string(repeats));
     }
   }
   auto run = [&]<class N>(const char* name) {
+    if (!memory_side.empty()) {
+      if (memory_name == name) peak_memory_child<N>(memory_side, memory_batch);
+      return;
+    }
+    if (memory) return report_peak_memory(name, batches);
     const auto found = separate.find(name);
     bench_network<N>(name, batches, repeats, per_layer, torch_only, ceilings,
                      found == separate.end() ? nullptr : &found->second);
