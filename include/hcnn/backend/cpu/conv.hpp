@@ -192,10 +192,11 @@ struct LayerImpl<Conv<Out, K, S, P, G, Act>, In, T, Cpu> {
       T* M = V + std::size_t{cpu::winograd::taps} * in_group * block;
       for (int g = 0; g < G; ++g) {
         cpu::winograd::convolve_tiles(in + g * in_group * in_plane, input_maps, P, ws + g * group_transformed,
-                                      output_maps, first, count, V, M, [&](long s, int o, int r, int c, T v) {
+                                      output_maps, first, count, V, M,
+                                      [&](long s, int o, int r, int c, const T* values, int width) {
                                         o += g * out_group;
-                                        out[s * out_shape.size() + o * positions + r * out_shape.w + c] =
-                                            cpu::activate_one<Act>(v + bias[o]);
+                                        T* y = out + s * out_shape.size() + o * positions + r * out_shape.w + c;
+                                        for (int i = 0; i < width; ++i) y[i] = cpu::activate_one<Act>(values[i] + bias[o]);
                                       });
       }
     }, block, ws + transformed_size, block_size);
@@ -242,8 +243,9 @@ struct LayerImpl<Conv<Out, K, S, P, G, Act>, In, T, Cpu> {
       for (int g = 0; g < G; ++g) {
         cpu::winograd::convolve_tiles(dout + g * out_group * positions, output_maps, 2 - P,
                                       ws + g * group_transformed, input_maps, first, count, V, M,
-                                      [&](long s, int c, int r, int col, T v) {
-                                        din[s * In.size() + (g * in_group + c) * in_plane + r * In.w + col] = v;
+                                      [&](long s, int c, int r, int col, const T* values, int width) {
+                                        std::copy_n(values, width,
+                                                    din + s * In.size() + (g * in_group + c) * in_plane + r * In.w + col);
                                       });
       }
     }, block, ws + transformed_size, block_size);

@@ -198,37 +198,50 @@ void transform_input(const T* x, const Maps& in, int pad, int out_h, int out_w, 
   }
 }
 
-// Y = A^T m A for tiles [first, first + count), A^T = [1 1 1 0; 0 1 -1 -1], handing each value
-// to store(sample, channel, row, column, value); a tile overhanging the map stores only its inside.
+// Y = A^T m A for tiles [first, first + count), A^T = [1 1 1 0; 0 1 -1 -1], a tile row at a
+// time: its two output rows are built side by side (vectorised over the tiles), then handed to
+// store(sample, channel, row, first column, values, count), clipped to the map.
 template <class T, class Store>
 void transform_output(const T* M, const Maps& out, long first, int count, Store&& store) {
   const int tiles_w = (out.width + 1) / 2;
   const int tiles = tiles_per_sample(out.height, out.width);
   const std::size_t m_tap = std::size_t(out.channels) * count;
+  thread_local std::vector<T> scratch;
+  scratch.resize(std::size_t(4) * tiles_w);
+  T* __restrict top = scratch.data();
+  T* __restrict bottom = top + std::size_t(2) * tiles_w;
   for (int o = 0; o < out.channels; ++o) {
-    const T* m = M + std::size_t(o) * count;
     TileCursor at(first, tiles, tiles_w);
-    for (int b = 0; b < count; ++b, at.next()) {
+    for (int b = 0; b < count;) {
+      const int run = std::min(count - b, tiles_w - at.col);
+      const T* __restrict m = M + std::size_t(o) * count + b;
+      for (int k = 0; k < run; ++k) {
+        T t0[4], t1[4];  // A^T m, column by column
+        for (int c = 0; c < 4; ++c) {
+          const T m0 = m[(0 * 4 + c) * m_tap + k], m1 = m[(1 * 4 + c) * m_tap + k], m2 = m[(2 * 4 + c) * m_tap + k],
+                  m3 = m[(3 * 4 + c) * m_tap + k];
+          t0[c] = m0 + m1 + m2;
+          t1[c] = m1 - m2 - m3;
+        }
+        top[2 * k] = t0[0] + t0[1] + t0[2];
+        top[2 * k + 1] = t0[1] - t0[2] - t0[3];
+        bottom[2 * k] = t1[0] + t1[1] + t1[2];
+        bottom[2 * k + 1] = t1[1] - t1[2] - t1[3];
+      }
       const int y0 = at.row * 2, x0 = at.col * 2;
-      const int rows = std::min(2, out.height - y0), cols = std::min(2, out.width - x0);
-      T t2[2][4];  // A^T m
-      for (int k = 0; k < 4; ++k) {
-        const T m0 = m[(0 * 4 + k) * m_tap + b], m1 = m[(1 * 4 + k) * m_tap + b], m2 = m[(2 * 4 + k) * m_tap + b],
-                m3 = m[(3 * 4 + k) * m_tap + b];
-        t2[0][k] = m0 + m1 + m2;
-        t2[1][k] = m1 - m2 - m3;
-      }
-      for (int r = 0; r < rows; ++r) {
-        store(at.sample, o, y0 + r, x0, t2[r][0] + t2[r][1] + t2[r][2]);
-        if (cols == 2) store(at.sample, o, y0 + r, x0 + 1, t2[r][1] - t2[r][2] - t2[r][3]);
-      }
+      const int width = std::min(2 * run, out.width - x0);
+      store(at.sample, o, y0, x0, static_cast<const T*>(top), width);
+      if (y0 + 1 < out.height) store(at.sample, o, y0 + 1, x0, static_cast<const T*>(bottom), width);
+      b += run;
+      for (int k = 0; k < run; ++k) at.next();
     }
   }
 }
 
 // Convolves tiles [first, first + count) of the batch: x (pad `pad`) with the transformed
-// weights U (taps x out.channels x in.channels), handing each output value to
-// store(sample, channel, row, column, value). V and M hold block_size(...) values between them.
+// weights U (taps x out.channels x in.channels), handing the outputs to store(sample, channel,
+// row, first column, values, count) a row segment at a time. V and M hold block_size(...)
+// values between them.
 template <class T, class Store>
 void convolve_tiles(const T* x, const Maps& in, int pad, const T* U, const Maps& out, long first, int count, T* V,
                     T* M, Store&& store) {
