@@ -198,6 +198,7 @@ class Model<N, Backend, T> {
   void backward_with(BackwardOptions options, Write&& write) {
     if (batch_ == 0) throw Error("Model: backward called before any forward pass");
     write(grads_[depth % 2].data());
+    [[maybe_unused]] const ComputeScope scope;
     backward_below(depth, options);
   }
 
@@ -313,7 +314,6 @@ class Model<N, Backend, T> {
   // grads_[top % 2].
   void backward_below(std::size_t top, const BackwardOptions& options) {
     ensure_workspace(batch_, Pass::backward);  // the lanes of a convolution follow the thread count of now
-    [[maybe_unused]] const ComputeScope scope;
     [&]<std::size_t... R>(std::index_sequence<R...>) {
       (backward_layer<depth - 1 - R>(top, options), ...);
     }(std::make_index_sequence<depth>{});

@@ -126,8 +126,9 @@ struct TileCursor {
         col(int(tile % tiles) % tiles_w),
         tiles_h(tiles / tiles_w),
         tiles_w(tiles_w) {}
-  void next() {
-    if (++col < tiles_w) return;
+  // Moves n tiles on, n at most the tiles left in the current tile row.
+  void advance(int n) {
+    if ((col += n) < tiles_w) return;
     col = 0;
     if (++row < tiles_h) return;
     row = 0;
@@ -193,7 +194,7 @@ void transform_input(const T* x, const Maps& in, int pad, int out_h, int out_w, 
         }
       }
       b += run;
-      for (int k = 0; k < run; ++k) at.next();
+      at.advance(run);
     }
   }
 }
@@ -233,7 +234,7 @@ void transform_output(const T* M, const Maps& out, long first, int count, Store&
       store(at.sample, o, y0, x0, static_cast<const T*>(top), width);
       if (y0 + 1 < out.height) store(at.sample, o, y0 + 1, x0, static_cast<const T*>(bottom), width);
       b += run;
-      for (int k = 0; k < run; ++k) at.next();
+      at.advance(run);
     }
   }
 }
@@ -313,7 +314,7 @@ void transform_output_gradient(const T* dy, const Maps& out, long first, int cou
         }
       }
       b += run;
-      for (int k = 0; k < run; ++k) at.next();
+      at.advance(run);
     }
   }
 }
