@@ -210,6 +210,25 @@ Tensor<float> noise_batch(int batch) {
   return x;
 }
 
+// One training step, the same for the timed runs and the memory runs: forward in training
+// mode, backward of the mean cross-entropy, the SGD update.
+template <class M, class Params>
+void hcnn_train_step(M& model, SgdSolver<float>& solver, const Params& params, const Tensor<float>& x,
+                     std::span<const int> labels) {
+  model.forward(x, Mode::train);
+  model.backward(labels);
+  solver.step(params);
+}
+#ifdef HCNN_BENCH_LIBTORCH
+template <class M>
+void torch_train_step(M& model, torch::optim::SGD& solver, const torch::Tensor& x, const torch::Tensor& labels) {
+  model->train();
+  solver.zero_grad();
+  torch::nll_loss(torch::log(model->forward(x)), labels).backward();
+  solver.step();
+}
+#endif
+
 template <class N>
 void bench_network(const char* name, const std::vector<int>& batches, int repeats, bool per_layer, bool torch_only,
                    const Ceilings& ceilings, const TorchFigures* separate) {
@@ -231,11 +250,7 @@ void bench_network(const char* name, const std::vector<int>& batches, int repeat
     std::vector<std::function<void()>> forward, train;
     if (!torch_only) {
       forward.push_back([&] { model.forward(x, Mode::test); });
-      train.push_back([&] {
-        model.forward(x, Mode::train);
-        model.backward(y);
-        solver.step(params);
-      });
+      train.push_back([&] { hcnn_train_step(model, solver, params, x, y); });
     }
 #ifdef HCNN_BENCH_LIBTORCH
     auto tx = torch::from_blob(x.data(), {batch, N::input_shape.c, N::input_shape.h, N::input_shape.w}).clone();
@@ -245,13 +260,7 @@ void bench_network(const char* name, const std::vector<int>& batches, int repeat
       torch_model->eval();
       torch_model->forward(tx);
     });
-    train.push_back([&] {
-      torch_model->train();
-      torch_solver.zero_grad();
-      auto p = torch_model->forward(tx);
-      torch::nll_loss(torch::log(p), ty).backward();
-      torch_solver.step();
-    });
+    train.push_back([&] { torch_train_step(torch_model, torch_solver, tx, ty); });
 #endif
     for (auto [label, runs] : {std::pair{"forward", &forward}, std::pair{"train step", &train}}) {
       if (runs->empty()) continue;
@@ -312,23 +321,14 @@ void peak_memory_child(const std::string& side, int batch) {
     Model<N> model(1);
     SgdSolver<float> solver(Sgd{.lr = 1e-6f, .momentum = 0.9f, .weight_decay = 5e-4f});
     const auto params = model.parameters();
-    for (int step = 0; step < 2; ++step) {
-      model.forward(x, Mode::train);
-      model.backward(labels);
-      solver.step(params);
-    }
+    for (int step = 0; step < 2; ++step) hcnn_train_step(model, solver, params, x, labels);
   } else {
 #ifdef HCNN_BENCH_LIBTORCH
     auto torch_model = torch_model_of<N>();
     torch::optim::SGD solver(torch_model->parameters(), torch::optim::SGDOptions(1e-6).momentum(0.9).weight_decay(5e-4));
     auto tx = torch::from_blob(const_cast<float*>(x.data()), {batch, N::input_shape.c, N::input_shape.h, N::input_shape.w});
     auto ty = torch::zeros({batch}, torch::kLong);
-    torch_model->train();
-    for (int step = 0; step < 2; ++step) {
-      solver.zero_grad();
-      torch::nll_loss(torch::log(torch_model->forward(tx)), ty).backward();
-      solver.step();
-    }
+    for (int step = 0; step < 2; ++step) torch_train_step(torch_model, solver, tx, ty);
 #endif
   }
   rusage usage{};
