@@ -77,6 +77,57 @@ TEST_CASE("Dropout is inverted: kept values scaled by 1/(1-p), identity at test"
   CHECK(y == x);
 }
 
+TEST_CASE("Philox4x32-10 gives Random123's known answers", "[dropout][random]") {
+  // Random123's tests/kat_vectors, the three philox4x32 10 lines: counter, key, result.
+  struct Known {
+    Philox4x32 counter;
+    std::uint32_t key0, key1;
+    std::array<std::uint32_t, 4> result;
+  };
+  const Known known[] = {
+      {{{0, 0, 0, 0}}, 0, 0, {0x6627e8d5, 0xe169c58d, 0xbc57ac4c, 0x9b00dbd8}},
+      {{{0xffffffff, 0xffffffff, 0xffffffff, 0xffffffff}}, 0xffffffff, 0xffffffff,
+       {0x408f276d, 0x41c83b0e, 0xa20bc7c6, 0x6d5451fd}},
+      {{{0x243f6a88, 0x85a308d3, 0x13198a2e, 0x03707344}}, 0xa4093822, 0x299f31d0,
+       {0xd16cfe09, 0x94fdcceb, 0x5001e420, 0x24126ea1}},
+  };
+  for (const auto& k : known) {
+    const Philox4x32 r = philox4x32_10(k.counter, k.key0, k.key1);
+    CHECK(std::array<std::uint32_t, 4>{r.v[0], r.v[1], r.v[2], r.v[3]} == k.result);
+  }
+  static_assert(philox4x32_10({{0, 0, 0, 0}}, 0, 0).v[0] == 0x6627e8d5u);  // usable in constant expressions
+}
+
+TEST_CASE("Dropout masks are a function of (key, step, index), one step per training pass", "[dropout][random]") {
+  constexpr Shape in{7, 1, 3};  // 21 values per sample: blocks of four cross the samples
+  LayerImpl<Dropout<0.4f>, in, float, Cpu> layer;
+  Rng rng(5);
+  layer.fill(rng, {}, false);
+  const std::uint64_t key = layer.stream().key;
+  CHECK(layer.stream().step == 0);
+  const int n = 3;
+  const std::size_t count = n * in.size();
+  std::vector<float> x(count, 1.0f), first(count), second(count), test(count);
+  layer.forward(x.data(), first.data(), n, Mode::train, nullptr);
+  layer.forward(x.data(), test.data(), n, Mode::test, nullptr);  // test passes draw nothing
+  layer.forward(x.data(), second.data(), n, Mode::train, nullptr);
+  CHECK(layer.stream().step == 2);
+  CHECK(test == x);
+  const std::uint32_t threshold = keep_threshold(0.4f);
+  for (std::size_t i = 0; i < count; ++i) {
+    INFO("value " << i);
+    CHECK((first[i] != 0.0f) == (counter_block(key, 0, i / 4).v[i % 4] >= threshold));
+    CHECK((second[i] != 0.0f) == (counter_block(key, 1, i / 4).v[i % 4] >= threshold));
+  }
+  CHECK(first != second);
+  // Another layer's key draws other masks.
+  LayerImpl<Dropout<0.4f>, in, float, Cpu> other;
+  other.fill(rng, {}, false);
+  std::vector<float> elsewhere(count);
+  other.forward(x.data(), elsewhere.data(), n, Mode::train, nullptr);
+  CHECK(elsewhere != first);
+}
+
 TEST_CASE("Fused softmax + cross-entropy gradient equals the Jacobian path", "[softmax]") {
   using L = LayerImpl<Softmax<5>, Shape{3, 1, 2}, double, Cpu>;
   L fused, general;

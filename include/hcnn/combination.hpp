@@ -249,7 +249,11 @@ void copy_blobs(From& from, To& to, SourceLayer&& source_layer, const char* who)
                        " is " + dims_to_string(p->dims) + " in the target");
     pairs.emplace_back(match->param, p);
   }
-  for (auto [from_param, to_param] : pairs) std::copy(from_param->value.begin(), from_param->value.end(), to_param->value.begin());
+  // Through host memory, so the two models may differ in backend and element type.
+  for (auto [from_param, to_param] : pairs)
+    read_on_host(from_param->value, [&](auto values) {
+      write_on_host(to_param->value, [&](auto blob) { std::copy(values.begin(), values.end(), blob.begin()); });
+    });
 }
 }  // namespace detail
 

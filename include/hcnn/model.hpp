@@ -25,6 +25,7 @@
 #include "core/error.hpp"
 #include "core/filler.hpp"
 #include "core/layer.hpp"
+#include "core/philox.hpp"
 #include "core/random.hpp"
 #include "core/tensor.hpp"
 #include "net.hpp"
@@ -41,7 +42,7 @@ struct NamedParam {
 // A layer's random stream with the name of the layer that owns it (checkpoints save them).
 struct NamedStream {
   std::string layer;
-  Rng* rng;
+  CounterStream* stream;
 };
 
 // Checks a batch's labels against a classifier's output; `who` names the model in the error.
@@ -141,11 +142,9 @@ class Model<N, Backend, T> {
     return forward(x.data(), x.batch(), mode);
   }
 
-  // The same on a raw buffer of n samples in N,C,H,W order.
+  // The same on a raw buffer of n samples in N,C,H,W order, in the backend's memory.
   const Tensor<T, Backend>& forward(const T* x, int n, Mode mode = Mode::test) {
-    return forward_with<0>(n, mode, [&](T* input) {
-      std::copy(x, x + static_cast<std::size_t>(n) * input_shape.size(), input);
-    });
+    return forward_with<0>(n, mode, [&](T* input) { copy_values(Backend{}, x, std::size_t(n) * input_shape.size(), input); });
   }
 
   // Runs layers [From, depth) on n samples whose input to layer From `write(T*)` puts in
@@ -168,7 +167,7 @@ class Model<N, Backend, T> {
   // Softmax<N>). Probabilities are clamped at the smallest normal float, as Caffe does.
   [[nodiscard]] double loss(std::span<const int> labels) const requires(is_classifier) {
     check_labels(labels, batch_, output_shape.c, "Model");
-    return mean_cross_entropy(acts_[depth].data(), output_shape.c, labels);
+    return read_on_host(acts_[depth].buffer(), [&](std::span<const T> p) { return mean_cross_entropy(p.data(), output_shape.c, labels); });
   }
 
   // Back-propagates the mean cross-entropy of the last forward pass (fused softmax gradient).
@@ -185,11 +184,11 @@ class Model<N, Backend, T> {
     backward_below(depth - 1, options);
   }
 
-  // Back-propagates a given gradient with respect to the output (batch x output size) of the
-  // last forward pass.
+  // Back-propagates a given gradient with respect to the output (batch x output size, in the
+  // backend's memory) of the last forward pass.
   void backward(const T* output_gradient, BackwardOptions options = {}) {
     backward_with(options, [&](T* gradient) {
-      std::copy(output_gradient, output_gradient + static_cast<std::size_t>(batch_) * output_shape.size(), gradient);
+      copy_values(Backend{}, output_gradient, std::size_t(batch_) * output_shape.size(), gradient);
     });
   }
 
@@ -238,7 +237,7 @@ class Model<N, Backend, T> {
   std::vector<NamedStream> random_streams() {
     std::vector<NamedStream> all;
     for_each_layer([&]<std::size_t I>(auto& layer) {
-      if constexpr (requires { layer.rng(); }) all.push_back({names_[I], &layer.rng()});
+      if constexpr (requires { layer.stream(); }) all.push_back({names_[I], &layer.stream()});
     });
     return all;
   }

@@ -3,12 +3,19 @@
 // Buffer<T, Backend> is the one place that allocates. Layers and networks see raw pointers,
 // so the same layer interface serves host memory (here) and device memory (backend/cuda/).
 // `ensure` grows and never shrinks: after the first batch of a given size, nothing allocates.
+//
+// read_on_host / write_on_host are the one seam between a buffer and host code (fillers,
+// checkpoints, Caffe import and export, finiteness checks): on the CPU they hand over the
+// buffer itself, on a device they download the values, or upload what the host wrote.
 #pragma once
 
 #include <Eigen/Core>
 
 #include <algorithm>
+#include <concepts>
 #include <cstddef>
+#include <span>
+#include <utility>
 #include <vector>
 
 #include "backend.hpp"
@@ -45,5 +52,37 @@ class Buffer<T, Cpu> {
   // Eigen's allocator aligns to its packet size, which its GEMM kernels prefer.
   std::vector<T, Eigen::aligned_allocator<T>> data_;
 };
+
+// Copies n values within one backend's memory (Model's input and output-gradient copies); the
+// Cuda overload, device to device on the thread's stream, is in backend/cuda/buffer.hpp.
+template <class T>
+void copy_values(Cpu, const T* from, std::size_t n, T* to) {
+  std::copy(from, from + n, to);
+}
+
+// Calls f(std::span<const T>) with the buffer's values in host memory; returns what f returns.
+template <class T, class Backend, class F>
+decltype(auto) read_on_host(const Buffer<T, Backend>& buffer, F&& f) {
+  if constexpr (std::same_as<Backend, Cpu>) {
+    return std::forward<F>(f)(std::span<const T>(buffer.data(), buffer.size()));
+  } else {
+    std::vector<T> host(buffer.size());
+    buffer.copy_to_host(host.data(), host.size());
+    return std::forward<F>(f)(std::span<const T>(host));
+  }
+}
+
+// Calls f(std::span<T>) to write every value of the buffer from the host. On a device f sees
+// zeros, not the buffer's values: it must write them all.
+template <class T, class Backend, class F>
+void write_on_host(Buffer<T, Backend>& buffer, F&& f) {
+  if constexpr (std::same_as<Backend, Cpu>) {
+    std::forward<F>(f)(std::span<T>(buffer.data(), buffer.size()));
+  } else {
+    std::vector<T> host(buffer.size());
+    std::forward<F>(f)(std::span<T>(host));
+    buffer.copy_from_host(host.data(), host.size());
+  }
+}
 
 }  // namespace hcnn

@@ -10,6 +10,8 @@
 #include <string>
 #include <type_traits>
 
+#include "buffer.hpp"
+
 namespace hcnn {
 
 // The index of the first NaN or infinity in `values`, if any.
@@ -51,10 +53,12 @@ template <class T>
 template <class NamedParams>
 [[nodiscard]] std::optional<std::string> non_finite_parameter(const NamedParams& params) {
   for (const auto& [layer, param] : params) {
-    const auto* data = param->value.data();
-    const std::span<const std::remove_cvref_t<decltype(*data)>> values(data, param->size());
-    if (const auto at = first_non_finite(values))
-      return "layer '" + layer + "' " + param->name + " " + non_finite_text(double(values[*at]), *at);
+    auto found = read_on_host(param->value, [&](auto values) -> std::optional<std::string> {
+      if (const auto at = first_non_finite(values))
+        return "layer '" + layer + "' " + param->name + " " + non_finite_text(double(values[*at]), *at);
+      return std::nullopt;
+    });
+    if (found) return found;
   }
   return std::nullopt;
 }

@@ -41,7 +41,7 @@ enum class Pass { forward, backward };
 // Everything a network calls on a bound layer. `din` may be null: the layer then skips the
 // input gradient (the first layer of a network rarely needs it). Parameter gradients are
 // overwritten with this batch's gradient, not accumulated. A layer with a random stream
-// (dropout) also offers `Rng& rng()`, so checkpoints can save where the stream stands.
+// (dropout) also offers `CounterStream& stream()`, so checkpoints can save where it stands.
 // `workspace_bytes(n, pass)` is the scratch memory `ws` must offer for a pass over n samples,
 // asked of the bound layer at run time (a GPU layer's depends on the algorithm it picked).
 template <class B, class T>
@@ -113,6 +113,15 @@ struct InnerProductSpec {
             BlobSpec{"bias", {Out, 1, 1, 1}, 1, 2.0f, 0.0f}};
   }
 };
+
+// How a weight layer (convolution, inner product) initialises on any backend: the weights from
+// the init's filler (the classifier's for the network's last weight layer), the bias constant.
+template <class T, class Backend>
+void fill_weight_and_bias(Param<T, Backend>& weight, Param<T, Backend>& bias, Rng& rng, const Init& init, bool last) {
+  const Filler& filler = last ? init.classifier : init.weights;
+  write_on_host(weight.value, [&](std::span<T> w) { filler.fill(w.data(), w.size(), weight.fan_in, rng); });
+  bias.value.fill(T(init.bias));
+}
 
 // Layers without parameters share this empty implementation of the parameter members.
 template <class T, class Backend>

@@ -37,6 +37,10 @@ class Tensor {
   [[nodiscard]] T* sample(int n) { return data() + static_cast<std::size_t>(n) * shape_.size(); }
   [[nodiscard]] const T* sample(int n) const { return data() + static_cast<std::size_t>(n) * shape_.size(); }
 
+  // The storage (at least size() values): for read_on_host and write_on_host.
+  [[nodiscard]] Buffer<T, Backend>& buffer() { return data_; }
+  [[nodiscard]] const Buffer<T, Backend>& buffer() const { return data_; }
+
   // Element access on the host only.
   T& operator()(int n, int c, int h, int w) requires std::same_as<Backend, Cpu> {
     return data()[index(n, c, h, w)];

@@ -281,7 +281,7 @@ void import_caffemodel(ModelT& model, const CaffeModel& file, std::span<const st
                 std::to_string(ModelT::depth) + " layers");
   struct Copy {
     const CaffeBlob* blob;
-    typename ModelT::value_type* target;
+    Buffer<typename ModelT::value_type, typename ModelT::backend>* target;
   };
   std::vector<Copy> copies;
   model.for_each_layer([&]<std::size_t I>(auto& layer) {
@@ -312,10 +312,11 @@ void import_caffemodel(ModelT& model, const CaffeModel& file, std::span<const st
       if (const auto at = sources[b]->template first_non_finite<T>())
         throw IoError(file.path(), where + " " + param.name + " " + non_finite_text(double(sources[b]->template value<T>(*at)), *at) +
                                        ": the model file is corrupt");
-      copies.push_back({sources[b], param.value.data()});
+      copies.push_back({sources[b], &param.value});
     }
   });
-  for (const auto& c : copies) c.blob->copy_to(c.target);
+  for (const auto& c : copies)
+    write_on_host(*c.target, [&](auto values) { c.blob->copy_to(values.data()); });
 }
 
 template <class ModelT>
@@ -364,7 +365,7 @@ void write_caffe_layer(std::FILE* file, const std::string& name, const std::stri
   std::vector<float> values;
   for (std::size_t b = 0; b < params.size(); ++b) {
     put(headers[b]);
-    values.assign(params[b].value.begin(), params[b].value.end());
+    read_on_host(params[b].value, [&](auto blob) { values.assign(blob.begin(), blob.end()); });
     std::fwrite(values.data(), sizeof(float), values.size(), file);
   }
 }

@@ -3,17 +3,20 @@
 // Works for anything with parameters(): a Model of a Net, and the Combination and Average
 // models built from them. The format is versioned and self-describing:
 //
-//   "HCNNCKPT"  u32 version = 2
+//   "HCNNCKPT"  u32 version = 3
 //   payload:    u32 element size (4 or 8)   u64 iteration   u64 epoch
 //               string architecture (architecture.hpp)   u32 metadata count, per entry string key, value
 //               u32 blob count
 //               per blob: string layer, string name, u32 rank, i32 dims[rank]
 //               per blob: its values (learnable parameters and layer state: BatchNorm statistics)
 //               u8 has solver; if 1: f32 lr, momentum, weight_decay, u32 count, per blob u64 n + values
-//               u32 stream count; per stream: string layer, u64 state[4] (dropout generators)
+//               u32 stream count; per stream: string layer, u64 state[4] (dropout streams: key, step, 0, 0)
 //   u32 CRC-32 of the payload
 //
-// Version 1 (no epoch, architecture, metadata or streams) is still read. With the streams, the
+// Versions 1 (no epoch, architecture, metadata or streams) and 2 are still read. Version 2 has
+// version 3's layout, but its streams are the states of the sequential generator that drew
+// dropout masks before they became counter-based (core/philox.hpp): they cannot be continued,
+// so a version-2 checkpoint resumes with the model's own streams. With the streams, the
 // iteration and the epoch, a run resumed from an epoch's checkpoint continues exactly as the
 // uninterrupted run, dropout and BatchNorm included. The architecture string lets a program
 // find out which network type to rebuild (read_checkpoint_info), and loading refuses a
@@ -60,7 +63,7 @@ struct CheckpointInfo {
 namespace io {
 
 inline constexpr char checkpoint_magic[8] = {'H', 'C', 'N', 'N', 'C', 'K', 'P', 'T'};
-inline constexpr std::uint32_t checkpoint_version = 2;
+inline constexpr std::uint32_t checkpoint_version = 3;
 
 // Streams bytes to a FILE while keeping the running CRC of what it wrote.
 class ChecksummedWriter {
@@ -102,7 +105,7 @@ inline CheckpointHeader read_checkpoint_header(std::span<const std::byte> bytes,
     throw IoError(path, "not an hcnn checkpoint (no HCNNCKPT header)");
   std::uint32_t version;
   std::memcpy(&version, bytes.data() + sizeof checkpoint_magic, sizeof version);
-  if (version != 1 && version != checkpoint_version)
+  if (version < 1 || version > checkpoint_version)
     throw IoError(path, "checkpoint format version " + std::to_string(version) + ", this hcnn reads versions 1 to " +
                             std::to_string(checkpoint_version));
   const auto payload = bytes.subspan(header, bytes.size() - header - sizeof(std::uint32_t));
@@ -161,10 +164,11 @@ void save_checkpoint(const std::filesystem::path& path, ModelT& model, const Sol
     throw NumericError(path.string() + ": not saved: " + *bad + " (a checkpoint of a diverged model could not be loaded)");
   if (solver != nullptr)
     for (std::size_t i = 0; i < solver->history().size(); ++i) {
-      const auto& h = solver->history()[i];
-      if (const auto at = first_non_finite(std::span<const T>(h.data(), h.size())))
-        throw NumericError(path.string() + ": not saved: the momentum of layer '" + params[i].layer + "' " +
-                           params[i].param->name + " " + non_finite_text(double(h[*at]), *at));
+      read_on_host(solver->history()[i], [&](std::span<const T> h) {
+        if (const auto at = first_non_finite(h))
+          throw NumericError(path.string() + ": not saved: the momentum of layer '" + params[i].layer + "' " +
+                             params[i].param->name + " " + non_finite_text(double(h[*at]), *at));
+      });
     }
   io::write_atomically(path, [&](std::FILE* file) {
     std::fwrite(io::checkpoint_magic, 1, sizeof io::checkpoint_magic, file);
@@ -186,7 +190,8 @@ void save_checkpoint(const std::filesystem::path& path, ModelT& model, const Sol
       out.value(static_cast<std::uint32_t>(p->rank));
       for (int d = 0; d < p->rank; ++d) out.value(static_cast<std::int32_t>(p->dims[d]));
     }
-    for (const auto& np : params) out.bytes(np.param->value.data(), np.param->size() * sizeof(T));
+    const auto write_values = [&](std::span<const T> values) { out.bytes(values.data(), values.size_bytes()); };
+    for (const auto& np : params) read_on_host(np.param->value, write_values);
     const bool has_solver = solver != nullptr;
     out.value(static_cast<std::uint8_t>(has_solver));
     if (has_solver) {
@@ -197,13 +202,13 @@ void save_checkpoint(const std::filesystem::path& path, ModelT& model, const Sol
       out.value(static_cast<std::uint32_t>(history.size()));
       for (const auto& h : history) {
         out.value(static_cast<std::uint64_t>(h.size()));
-        out.bytes(h.data(), h.size() * sizeof(T));
+        read_on_host(h, write_values);
       }
     }
     out.value(static_cast<std::uint32_t>(streams.size()));
-    for (const auto& [layer, rng] : streams) {
+    for (const auto& [layer, stream] : streams) {
       out.string(layer);
-      for (std::uint64_t word : rng->state()) out.value(word);
+      for (std::uint64_t word : stream->state()) out.value(word);
     }
     const std::uint32_t crc = out.crc();
     std::fwrite(&crc, sizeof crc, 1, file);
@@ -243,7 +248,7 @@ CheckpointInfo load_checkpoint(std::span<const std::byte> bytes, const std::file
   std::vector<std::array<std::uint64_t, 4>> stream_states;
   struct Restore {
     std::span<const std::byte> from;
-    T* to;
+    Buffer<T, typename ModelT::backend>* to;
   };
   std::vector<Restore> restores;
   std::vector<std::span<const std::byte>> history;
@@ -279,7 +284,7 @@ CheckpointInfo load_checkpoint(std::span<const std::byte> bytes, const std::file
       throw IoError(path, "has " + std::to_string(count) + " parameter blobs, the model " + std::to_string(params.size()) +
                               "; first missing: layer '" + params[count].layer + "' " + params[count].param->name);
     for (std::size_t i = 0; i < sizes.size(); ++i) {
-      restores.push_back({in.take(sizes[i] * sizeof(T), "parameter values"), params[i].param->value.data()});
+      restores.push_back({in.take(sizes[i] * sizeof(T), "parameter values"), &params[i].param->value});
       if (const auto at = first_non_finite_bytes<T>(restores.back().from))
         throw IoError(path, "layer '" + params[i].layer + "' " + params[i].param->name + " " +
                                 non_finite_text(double(value_at<T>(restores.back().from, *at)), *at) +
@@ -315,7 +320,7 @@ CheckpointInfo load_checkpoint(std::span<const std::byte> bytes, const std::file
                                   streams[i].layer + "'");
         std::array<std::uint64_t, 4> state;
         for (auto& word : state) word = in.read<std::uint64_t>("a random stream");
-        stream_states.push_back(state);
+        if (version >= 3) stream_states.push_back(state);
       }
     }
     if (in.remaining() != 0) throw IoError(path, std::to_string(in.remaining()) + " unexpected bytes at the end");
@@ -327,15 +332,18 @@ CheckpointInfo load_checkpoint(std::span<const std::byte> bytes, const std::file
     throw IoError(path, std::string("corrupt checkpoint: ") + e.what());
   }
   // Validated: now write.
-  for (const auto& r : restores) std::memcpy(r.to, r.from.data(), r.from.size());
-  for (std::size_t i = 0; i < stream_states.size(); ++i) streams[i].rng->set_state(stream_states[i]);
+  const auto copy_into = [](auto& buffer, std::span<const std::byte> from) {
+    write_on_host(buffer, [&](std::span<T> values) { std::memcpy(values.data(), from.data(), values.size_bytes()); });
+  };
+  for (const auto& r : restores) copy_into(*r.to, r.from);
+  for (std::size_t i = 0; i < stream_states.size(); ++i) streams[i].stream->set_state(stream_states[i]);
   if (solver != nullptr && info.has_solver) {
     solver->config() = config;
     auto& target = solver->history();
     target.clear();
     for (const auto& h : history) {
       target.emplace_back(h.size() / sizeof(T));
-      std::memcpy(target.back().data(), h.data(), h.size());
+      copy_into(target.back(), h);
     }
   }
   return info;

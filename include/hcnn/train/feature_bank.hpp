@@ -48,7 +48,7 @@ std::uint64_t parameter_fingerprint(ModelT& model) {
   Fingerprint f;
   for (const auto& named : model.parameters()) {
     f.add(named.layer + "." + named.param->name);
-    f.add(named.param->value.data(), named.param->value.size() * sizeof(*named.param->value.data()));
+    read_on_host(named.param->value, [&](auto values) { f.add(values.data(), values.size_bytes()); });
   }
   return f.value();
 }

@@ -25,6 +25,22 @@ struct Sgd {
   float weight_decay = 5e-4f;
 };
 
+// One blob's update, v <- momentum * v + rate * (g + decay * w); w <- w - v, on the memory of
+// a backend: here for the CPU, in backend/cuda/ for the GPU.
+template <class T, class Backend>
+struct SgdUpdate;
+
+template <class T>
+struct SgdUpdate<T, Cpu> {
+  static void apply(T* w, const T* g, T* v, std::size_t n, T momentum, T rate, T decay) {
+#pragma omp parallel for simd schedule(static) if (n > 65536)
+    for (std::size_t j = 0; j < n; ++j) {
+      v[j] = momentum * v[j] + rate * (g[j] + decay * w[j]);
+      w[j] -= v[j];
+    }
+  }
+};
+
 template <class T = float, class Backend = Cpu>
 class SgdSolver {
  public:
@@ -42,15 +58,7 @@ class SgdSolver {
       const T rate = T(config_.lr * p.lr_mult);
       const T decay = T(config_.weight_decay * p.decay_mult);
       const T momentum = T(config_.momentum);
-      T* w = p.value.data();
-      const T* g = p.grad.data();
-      T* v = history_[i].data();
-      const std::size_t n = p.size();
-#pragma omp parallel for simd schedule(static) if (n > 65536)
-      for (std::size_t j = 0; j < n; ++j) {
-        v[j] = momentum * v[j] + rate * (g[j] + decay * w[j]);
-        w[j] -= v[j];
-      }
+      SgdUpdate<T, Backend>::apply(p.value.data(), p.grad.data(), history_[i].data(), p.size(), momentum, rate, decay);
     }
   }
 

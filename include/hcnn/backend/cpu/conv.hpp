@@ -40,8 +40,7 @@ struct LayerImpl<Conv<Out, K, S, P, G, Act>, In, T, Cpu> {
   std::span<Param<T, Cpu>> params() { return params_; }
 
   void fill(Rng& rng, const Init& init, bool last) {
-    (last ? init.classifier : init.weights).fill(params_[0].value.data(), params_[0].size(), params_[0].fan_in, rng);
-    Filler::constant(init.bias).fill(params_[1].value.data(), params_[1].size(), 1, rng);
+    fill_weight_and_bias(params_[0], params_[1], rng, init, last);
   }
 
   // im2col, per lane (cpu::lanes): the column matrix, and in backward also the lane's partial

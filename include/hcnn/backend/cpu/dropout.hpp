@@ -1,13 +1,16 @@
 // hcnn/backend/cpu/dropout.hpp — inverted dropout on the CPU.
 //
-// The mask of the last training forward pass is kept (one byte per value) for the backward
-// pass; it grows once per batch size. Masks come from the layer's own seeded stream, so a run
-// with the same seed drops the same units.
+// The masks come from the layer's counter-based stream (core/philox.hpp): training pass s keeps
+// value i when draw i of pass s reaches the keep threshold, the same decision the Cuda backend
+// makes, whatever the thread count. The mask of the last training pass is kept (one byte per
+// value) for the backward pass; it grows once per batch size.
 #pragma once
 
+#include <algorithm>
 #include <cstdint>
 
 #include "../../core/layer.hpp"
+#include "../../core/philox.hpp"
 #include "../../layers/dropout.hpp"
 
 namespace hcnn {
@@ -19,8 +22,8 @@ struct LayerImpl<Dropout<P>, In, T, Cpu> : NoParams<T, Cpu> {
 
   std::size_t workspace_bytes(int, Pass) const { return 0; }
 
-  void fill(Rng& rng, const Init&, bool) { rng_ = Rng(rng.next()); }
-  Rng& rng() { return rng_; }
+  void fill(Rng& rng, const Init&, bool) { stream_ = {rng.next(), 0}; }
+  CounterStream& stream() { return stream_; }
 
   void forward(const T* in, T* out, int n, Mode mode, T*) {
     const std::size_t count = std::size_t(n) * In.size();
@@ -31,10 +34,16 @@ struct LayerImpl<Dropout<P>, In, T, Cpu> : NoParams<T, Cpu> {
     }
     mask_.ensure(count);
     const T scale = T(1) / (T(1) - T(P));
-    for (std::size_t i = 0; i < count; ++i) {
-      mask_[i] = rng_.uniform() >= double(P);
-      out[i] = mask_[i] ? in[i] * scale : T{0};
+    constexpr std::uint32_t threshold = keep_threshold(P);
+    for (std::size_t block = 0; block * 4 < count; ++block) {
+      const Philox4x32 draws = counter_block(stream_.key, stream_.step, block);
+      for (std::size_t j = 0; j < 4 && block * 4 + j < count; ++j) {
+        const std::size_t i = block * 4 + j;
+        mask_[i] = draws.v[j] >= threshold;
+        out[i] = mask_[i] ? in[i] * scale : T{0};
+      }
     }
+    ++stream_.step;
   }
 
   void backward(const T*, const T*, T* dout, T* din, int n, T*) {
@@ -49,7 +58,7 @@ struct LayerImpl<Dropout<P>, In, T, Cpu> : NoParams<T, Cpu> {
   }
 
  private:
-  Rng rng_{};
+  CounterStream stream_{};
   Buffer<std::uint8_t, Cpu> mask_;
   bool training_ = false;
 };

@@ -21,8 +21,7 @@ struct InnerProduct {
   std::array<Param<T, Cpu>, 2> params_ = make_params<InnerProductSpec<Out>, In, T, Cpu>();
 
   void fill(Rng& rng, const Init& init, bool last) {
-    (last ? init.classifier : init.weights).fill(params_[0].value.data(), params_[0].size(), inputs, rng);
-    Filler::constant(init.bias).fill(params_[1].value.data(), params_[1].size(), 1, rng);
+    fill_weight_and_bias(params_[0], params_[1], rng, init, last);
   }
 
   void forward(const T* in, T* out, int n) const {
