@@ -1,5 +1,7 @@
 // hcnn/backend/cuda/buffer.hpp — Buffer<T, Cuda>: device memory with Buffer<T, Cpu>'s interface,
-// plus the explicit host transfers that everything reading or writing parameters goes through.
+// plus the explicit host transfers that read_on_host and write_on_host (core/buffer.hpp) use.
+// Copies run on the thread's stream (context.hpp), in order with the layers' work; a transfer
+// to or from the host returns when it is done.
 #pragma once
 
 #include <algorithm>
@@ -10,6 +12,7 @@
 #include "../../core/backend.hpp"
 #include "../../core/buffer.hpp"
 #include "check.hpp"
+#include "context.hpp"
 
 namespace hcnn {
 
@@ -24,7 +27,9 @@ class Buffer<T, Cuda> {
   Buffer& operator=(const Buffer& other) {
     if (this == &other) return *this;
     reallocate(other.size_);
-    if (size_ > 0) HCNN_CUDA_CHECK(cudaMemcpy(data_, other.data_, size_ * sizeof(T), cudaMemcpyDeviceToDevice));
+    if (size_ > 0)
+      HCNN_CUDA_CHECK(
+          cudaMemcpyAsync(data_, other.data_, size_ * sizeof(T), cudaMemcpyDeviceToDevice, cuda::context().stream()));
     return *this;
   }
   Buffer& operator=(Buffer&& other) noexcept {
@@ -51,11 +56,15 @@ class Buffer<T, Cuda> {
   // The explicit host <-> device seam: n elements from or to host memory.
   void copy_from_host(const T* host, std::size_t n) {
     ensure(n);
-    if (n > 0) HCNN_CUDA_CHECK(cudaMemcpy(data_, host, n * sizeof(T), cudaMemcpyHostToDevice));
+    if (n == 0) return;
+    HCNN_CUDA_CHECK(cudaMemcpyAsync(data_, host, n * sizeof(T), cudaMemcpyHostToDevice, cuda::context().stream()));
+    cuda::context().synchronize();  // the host memory may go away when this returns
   }
   void copy_to_host(T* host, std::size_t n) const {
     if (n > size_) throw Error("Buffer<Cuda>::copy_to_host: " + std::to_string(n) + " elements asked of " + std::to_string(size_));
-    if (n > 0) HCNN_CUDA_CHECK(cudaMemcpy(host, data_, n * sizeof(T), cudaMemcpyDeviceToHost));
+    if (n == 0) return;
+    HCNN_CUDA_CHECK(cudaMemcpyAsync(host, data_, n * sizeof(T), cudaMemcpyDeviceToHost, cuda::context().stream()));
+    cuda::context().synchronize();
   }
 
   [[nodiscard]] T* data() { return data_; }
@@ -65,6 +74,7 @@ class Buffer<T, Cuda> {
  private:
   void reallocate(std::size_t n) {
     if (n == size_) return;
+    (void)cuda::context();  // without a GPU: "the Cuda backend needs an NVIDIA GPU", not cudaMalloc's code
     T* fresh = nullptr;
     if (n > 0) HCNN_CUDA_CHECK(cudaMalloc(reinterpret_cast<void**>(&fresh), n * sizeof(T)));
     cudaFree(data_);
@@ -75,5 +85,11 @@ class Buffer<T, Cuda> {
   T* data_ = nullptr;
   std::size_t size_ = 0;
 };
+
+template <class T>
+void copy_values(Cuda, const T* from, std::size_t n, T* to) {
+  if (n > 0)
+    HCNN_CUDA_CHECK(cudaMemcpyAsync(to, from, n * sizeof(T), cudaMemcpyDeviceToDevice, cuda::context().stream()));
+}
 
 }  // namespace hcnn

@@ -1,0 +1,68 @@
+// hcnn/backend/cuda/context.hpp — the stream and library handles every Cuda layer works on.
+//
+// One Context per host thread (created on the thread's first Cuda call, for the current
+// device): a stream, and a cuDNN and a cuBLAS handle bound to it. Layers and
+// buffers hold no handle of their own, so copying a model copies no handle and nothing is
+// freed twice; everything a thread's models do is ordered on its one stream, and the host
+// waits only where it reads results (copy_to_host, a loss). The stream is a blocking one, so
+// a plain cudaMemcpy in user code (on the legacy default stream) still waits for it.
+#pragma once
+
+#include <cublas_v2.h>
+#include <cuda_runtime.h>
+#include <cudnn.h>
+
+#include "check.hpp"
+#include "device.hpp"
+
+namespace hcnn::cuda {
+
+class Context {
+ public:
+  Context() {
+    require_device();
+    HCNN_CUDA_CHECK(cudaStreamCreate(&stream_));
+    HCNN_CUDNN_CHECK(cudnnCreate(&cudnn_));
+    HCNN_CUDNN_CHECK(cudnnSetStream(cudnn_, stream_));
+    HCNN_CUBLAS_CHECK(cublasCreate(&cublas_));
+    HCNN_CUBLAS_CHECK(cublasSetStream(cublas_, stream_));
+    // FP32 by default: no TF32 tensor-core rounding unless asked for (set_tf32).
+    HCNN_CUBLAS_CHECK(cublasSetMathMode(cublas_, CUBLAS_PEDANTIC_MATH));
+  }
+  Context(const Context&) = delete;
+  Context& operator=(const Context&) = delete;
+  ~Context() {
+    cublasDestroy(cublas_);
+    cudnnDestroy(cudnn_);
+    cudaStreamDestroy(stream_);
+  }
+
+  [[nodiscard]] cudaStream_t stream() const { return stream_; }
+  [[nodiscard]] cudnnHandle_t cudnn() const { return cudnn_; }
+  [[nodiscard]] cublasHandle_t cublas() const { return cublas_; }
+
+  // TF32 tensor-core math for cuBLAS and cuDNN's convolutions (about 10 bits of mantissa in
+  // the products, FP32 accumulation): an option, off by default.
+  void set_tf32(bool on) {
+    tf32_ = on;
+    HCNN_CUBLAS_CHECK(cublasSetMathMode(cublas_, on ? CUBLAS_TF32_TENSOR_OP_MATH : CUBLAS_PEDANTIC_MATH));
+  }
+  [[nodiscard]] bool tf32() const { return tf32_; }
+
+  // Waits until everything queued on the stream has run.
+  void synchronize() const { HCNN_CUDA_CHECK(cudaStreamSynchronize(stream_)); }
+
+ private:
+  cudaStream_t stream_ = nullptr;
+  cudnnHandle_t cudnn_ = nullptr;
+  cublasHandle_t cublas_ = nullptr;
+  bool tf32_ = false;
+};
+
+// This thread's context.
+[[nodiscard]] inline Context& context() {
+  thread_local Context instance;
+  return instance;
+}
+
+}  // namespace hcnn::cuda

@@ -1,0 +1,62 @@
+// hcnn/backend/cuda/kernels.hpp — the few GPU kernels cuDNN and cuBLAS cannot express.
+//
+// They are the only code of hcnn that nvcc compiles (src/cuda/kernels.cu, built into the
+// hcnn::cuda target), so that a program using the Cuda backend still compiles with its own
+// C++ compiler. They take run-time shapes (a handful of kernels serve every layer) and are
+// enqueued on the given stream; none synchronises.
+//
+// - Pooling with Caffe's windows: ceil rounding, max windows clipped to the image, average
+//   windows divided by the window clipped at H + pad (cuDNN rounds down and divides otherwise).
+//   The backward passes gather (each input cell sums the windows that cover it), so they are
+//   deterministic, and max pooling recomputes each window's argmax (first maximum wins), as the
+//   CPU backend does.
+// - Dropout from the counter-based stream (core/philox.hpp): the CPU's masks, bit for bit.
+// - The fused softmax + cross-entropy gradient, BatchNorm's Caffe moving sums, and the SGD step.
+#pragma once
+
+#include <cuda_runtime.h>
+
+#include <cstddef>
+#include <cstdint>
+
+namespace hcnn::cuda::kernels {
+
+struct PoolGeometry {
+  int planes;  // samples x channels
+  int in_h, in_w, out_h, out_w;
+  int kernel, stride, pad;
+  bool is_max;
+};
+
+void pool_forward(const PoolGeometry& g, const float* in, float* out, cudaStream_t stream);
+// din is overwritten.
+void pool_backward(const PoolGeometry& g, const float* in, const float* dout, float* din, cudaStream_t stream);
+
+// out_i = mask_i ? in_i * scale : 0 with mask_i = (draw i of pass `step` >= threshold).
+void dropout_forward(const float* in, float* out, std::uint8_t* mask, std::size_t count, std::uint64_t key,
+                     std::uint64_t step, std::uint32_t threshold, float scale, cudaStream_t stream);
+void dropout_backward(const float* dout, const std::uint8_t* mask, float* din, std::size_t count, float scale,
+                      cudaStream_t stream);
+
+// dz = (p - onehot(labels)) / n for n rows of `classes` probabilities; labels in device memory.
+void softmax_cross_entropy_gradient(const float* p, const int* labels, float* dz, int n, int classes,
+                                    cudaStream_t stream);
+
+// Caffe's moving sums after a training pass: sum <- maf * sum + batch value (mean, and the
+// unbiased variance) per channel, factor <- maf * factor + 1.
+void batch_norm_moving_sums(float* mean_sum, float* var_sum, float* factor, const float* batch_mean,
+                            const float* batch_var, int channels, float maf, cudaStream_t stream);
+// The statistics inference normalises with: sum / factor (zero while factor is zero, as Caffe).
+void batch_norm_statistics(const float* mean_sum, const float* var_sum, const float* factor, float* mean, float* var,
+                           int channels, cudaStream_t stream);
+// Backward through a BatchNorm that normalised with fixed statistics (test mode, a frozen
+// layer): scale_grad = sum dy * x_hat, bias_grad = sum dy, dx = scale * inv_std * dy (if dx).
+void batch_norm_backward_fixed(const float* x, const float* dy, const float* scale, const float* mean,
+                               const float* var, float eps, float* scale_grad, float* bias_grad, float* dx, int n,
+                               int channels, int plane, cudaStream_t stream);
+
+// v <- momentum * v + rate * (g + decay * w); w <- w - v.
+void sgd_update(float* w, const float* g, float* v, std::size_t n, float momentum, float rate, float decay,
+                cudaStream_t stream);
+
+}  // namespace hcnn::cuda::kernels

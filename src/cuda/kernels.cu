@@ -1,0 +1,250 @@
+// The Cuda backend's own kernels (include/hcnn/backend/cuda/kernels.hpp says what each does
+// and why cuDNN or cuBLAS does not). Built by nvcc into the hcnn::cuda target. Each launch is
+// checked at once (cudaGetLastError: a bad configuration); faults inside a kernel surface at the
+// next checked call that waits for the stream.
+#include <hcnn/backend/cuda/check.hpp>
+#include <hcnn/backend/cuda/kernels.hpp>
+#include <hcnn/core/philox.hpp>
+
+#include <algorithm>
+
+namespace hcnn::cuda::kernels {
+namespace {
+
+constexpr int threads = 256;
+
+unsigned blocks_for(std::size_t count) { return static_cast<unsigned>((count + threads - 1) / threads); }
+
+// Output cell (oh, ow)'s window, as Caffe clips it: [h0, h1) x [w0, w1) inside the image, and
+// the divisor of an average window (its extent clipped at H + pad, before clipping at H).
+struct Window {
+  int h0, h1, w0, w1, divisor;
+};
+
+__device__ Window window_of(const PoolGeometry& g, int oh, int ow) {
+  Window w{};
+  w.h0 = oh * g.stride - g.pad;
+  w.w0 = ow * g.stride - g.pad;
+  w.h1 = min(w.h0 + g.kernel, g.is_max ? g.in_h : g.in_h + g.pad);
+  w.w1 = min(w.w0 + g.kernel, g.is_max ? g.in_w : g.in_w + g.pad);
+  w.divisor = (w.h1 - w.h0) * (w.w1 - w.w0);
+  w.h0 = max(w.h0, 0);
+  w.w0 = max(w.w0, 0);
+  w.h1 = min(w.h1, g.in_h);
+  w.w1 = min(w.w1, g.in_w);
+  return w;
+}
+
+// The first maximum of a window in row-major order, as an index into the plane.
+__device__ int argmax_of(const float* x, const Window& w, int in_w) {
+  int best = w.h0 * in_w + w.w0;
+  for (int h = w.h0; h < w.h1; ++h)
+    for (int c = w.w0; c < w.w1; ++c)
+      if (x[h * in_w + c] > x[best]) best = h * in_w + c;
+  return best;
+}
+
+__global__ void pool_forward_kernel(PoolGeometry g, const float* in, float* out) {
+  const std::size_t count = std::size_t(g.planes) * g.out_h * g.out_w;
+  for (std::size_t i = blockIdx.x * std::size_t(blockDim.x) + threadIdx.x; i < count;
+       i += std::size_t(gridDim.x) * blockDim.x) {
+    const int ow = int(i % g.out_w), oh = int(i / g.out_w % g.out_h);
+    const std::size_t plane = i / (std::size_t(g.out_w) * g.out_h);
+    const float* x = in + plane * g.in_h * g.in_w;
+    const Window w = window_of(g, oh, ow);
+    if (g.is_max) {
+      out[i] = x[argmax_of(x, w, g.in_w)];
+    } else {
+      float sum = 0.0f;
+      for (int h = w.h0; h < w.h1; ++h)
+        for (int c = w.w0; c < w.w1; ++c) sum += x[h * g.in_w + c];
+      out[i] = sum / float(w.divisor);
+    }
+  }
+}
+
+__global__ void pool_backward_kernel(PoolGeometry g, const float* in, const float* dout, float* din) {
+  const std::size_t count = std::size_t(g.planes) * g.in_h * g.in_w;
+  for (std::size_t i = blockIdx.x * std::size_t(blockDim.x) + threadIdx.x; i < count;
+       i += std::size_t(gridDim.x) * blockDim.x) {
+    const int col = int(i % g.in_w), row = int(i / g.in_w % g.in_h);
+    const std::size_t plane = i / (std::size_t(g.in_w) * g.in_h);
+    const float* x = in + plane * g.in_h * g.in_w;
+    const float* dy = dout + plane * g.out_h * g.out_w;
+    // The output cells whose windows start at most kernel-1 before this cell.
+    const int oh0 = row + g.pad < g.kernel ? 0 : (row + g.pad - g.kernel) / g.stride + 1;
+    const int ow0 = col + g.pad < g.kernel ? 0 : (col + g.pad - g.kernel) / g.stride + 1;
+    const int oh1 = min((row + g.pad) / g.stride + 1, g.out_h);
+    const int ow1 = min((col + g.pad) / g.stride + 1, g.out_w);
+    const int here = row * g.in_w + col;
+    float sum = 0.0f;
+    for (int oh = oh0; oh < oh1; ++oh)
+      for (int ow = ow0; ow < ow1; ++ow) {
+        const Window w = window_of(g, oh, ow);
+        if (row < w.h0 || row >= w.h1 || col < w.w0 || col >= w.w1) continue;
+        if (g.is_max) {
+          if (argmax_of(x, w, g.in_w) == here) sum += dy[oh * g.out_w + ow];
+        } else {
+          sum += dy[oh * g.out_w + ow] / float(w.divisor);
+        }
+      }
+    din[i] = sum;
+  }
+}
+
+// One thread per block of four values: one Philox call gives all four draws.
+__global__ void dropout_forward_kernel(const float* in, float* out, std::uint8_t* mask, std::size_t count,
+                                       std::uint64_t key, std::uint64_t step, std::uint32_t threshold, float scale) {
+  const std::size_t blocks = (count + 3) / 4;
+  for (std::size_t b = blockIdx.x * std::size_t(blockDim.x) + threadIdx.x; b < blocks;
+       b += std::size_t(gridDim.x) * blockDim.x) {
+    const Philox4x32 draws = counter_block(key, step, b);
+    for (int j = 0; j < 4; ++j) {
+      const std::size_t i = b * 4 + j;
+      if (i >= count) break;
+      const bool keep = draws.v[j] >= threshold;
+      mask[i] = keep;
+      out[i] = keep ? in[i] * scale : 0.0f;
+    }
+  }
+}
+
+__global__ void dropout_backward_kernel(const float* dout, const std::uint8_t* mask, float* din, std::size_t count,
+                                        float scale) {
+  for (std::size_t i = blockIdx.x * std::size_t(blockDim.x) + threadIdx.x; i < count;
+       i += std::size_t(gridDim.x) * blockDim.x)
+    din[i] = mask[i] ? dout[i] * scale : 0.0f;
+}
+
+__global__ void softmax_gradient_kernel(const float* p, const int* labels, float* dz, int n, int classes) {
+  const std::size_t count = std::size_t(n) * classes;
+  for (std::size_t i = blockIdx.x * std::size_t(blockDim.x) + threadIdx.x; i < count;
+       i += std::size_t(gridDim.x) * blockDim.x) {
+    const int sample = int(i / classes), k = int(i % classes);
+    dz[i] = (p[i] - (labels[sample] == k ? 1.0f : 0.0f)) / float(n);
+  }
+}
+
+__global__ void moving_sums_kernel(float* mean_sum, float* var_sum, float* factor, const float* batch_mean,
+                                   const float* batch_var, int channels, float maf) {
+  const int c = blockIdx.x * blockDim.x + threadIdx.x;
+  if (c < channels) {
+    mean_sum[c] = maf * mean_sum[c] + batch_mean[c];
+    var_sum[c] = maf * var_sum[c] + batch_var[c];
+  }
+  if (c == 0) *factor = maf * *factor + 1.0f;
+}
+
+__global__ void statistics_kernel(const float* mean_sum, const float* var_sum, const float* factor, float* mean,
+                                  float* var, int channels) {
+  const int c = blockIdx.x * blockDim.x + threadIdx.x;
+  if (c >= channels) return;
+  const float k = *factor == 0.0f ? 0.0f : 1.0f / *factor;
+  mean[c] = mean_sum[c] * k;
+  var[c] = var_sum[c] * k;
+}
+
+// One block per channel; the sums are reduced in a fixed tree, so they are deterministic.
+__global__ void batch_norm_fixed_kernel(const float* x, const float* dy, const float* scale, const float* mean,
+                                        const float* var, float eps, float* scale_grad, float* bias_grad, float* dx,
+                                        int n, int channels, int plane) {
+  __shared__ float dy_sums[threads], dy_xhat_sums[threads];
+  const int c = blockIdx.x;
+  const float inv_std = rsqrtf(var[c] + eps);
+  float dy_sum = 0.0f, dy_xhat_sum = 0.0f;
+  const std::size_t per_channel = std::size_t(n) * plane;
+  for (std::size_t j = threadIdx.x; j < per_channel; j += blockDim.x) {
+    const std::size_t i = (j / plane * channels + c) * plane + j % plane;
+    dy_sum += dy[i];
+    dy_xhat_sum += dy[i] * (x[i] - mean[c]) * inv_std;
+    if (dx != nullptr) dx[i] = scale[c] * inv_std * dy[i];
+  }
+  dy_sums[threadIdx.x] = dy_sum;
+  dy_xhat_sums[threadIdx.x] = dy_xhat_sum;
+  __syncthreads();
+  for (int half = blockDim.x / 2; half > 0; half /= 2) {
+    if (int(threadIdx.x) < half) {
+      dy_sums[threadIdx.x] += dy_sums[threadIdx.x + half];
+      dy_xhat_sums[threadIdx.x] += dy_xhat_sums[threadIdx.x + half];
+    }
+    __syncthreads();
+  }
+  if (threadIdx.x == 0) {
+    scale_grad[c] = dy_xhat_sums[0];
+    bias_grad[c] = dy_sums[0];
+  }
+}
+
+__global__ void sgd_kernel(float* w, const float* g, float* v, std::size_t n, float momentum, float rate, float decay) {
+  for (std::size_t i = blockIdx.x * std::size_t(blockDim.x) + threadIdx.x; i < n;
+       i += std::size_t(gridDim.x) * blockDim.x) {
+    v[i] = momentum * v[i] + rate * (g[i] + decay * w[i]);
+    w[i] -= v[i];
+  }
+}
+
+// Grid-stride loops: enough blocks to fill the GPU, never more than the work needs.
+unsigned grid_for(std::size_t count) { return std::max(1u, std::min(blocks_for(count), 65535u)); }
+
+}  // namespace
+
+void pool_forward(const PoolGeometry& g, const float* in, float* out, cudaStream_t stream) {
+  const std::size_t count = std::size_t(g.planes) * g.out_h * g.out_w;
+  pool_forward_kernel<<<grid_for(count), threads, 0, stream>>>(g, in, out);
+  HCNN_CUDA_CHECK(cudaGetLastError());
+}
+
+void pool_backward(const PoolGeometry& g, const float* in, const float* dout, float* din, cudaStream_t stream) {
+  const std::size_t count = std::size_t(g.planes) * g.in_h * g.in_w;
+  pool_backward_kernel<<<grid_for(count), threads, 0, stream>>>(g, in, dout, din);
+  HCNN_CUDA_CHECK(cudaGetLastError());
+}
+
+void dropout_forward(const float* in, float* out, std::uint8_t* mask, std::size_t count, std::uint64_t key,
+                     std::uint64_t step, std::uint32_t threshold, float scale, cudaStream_t stream) {
+  dropout_forward_kernel<<<grid_for((count + 3) / 4), threads, 0, stream>>>(in, out, mask, count, key, step,
+                                                                             threshold, scale);
+  HCNN_CUDA_CHECK(cudaGetLastError());
+}
+
+void dropout_backward(const float* dout, const std::uint8_t* mask, float* din, std::size_t count, float scale,
+                      cudaStream_t stream) {
+  dropout_backward_kernel<<<grid_for(count), threads, 0, stream>>>(dout, mask, din, count, scale);
+  HCNN_CUDA_CHECK(cudaGetLastError());
+}
+
+void softmax_cross_entropy_gradient(const float* p, const int* labels, float* dz, int n, int classes,
+                                    cudaStream_t stream) {
+  softmax_gradient_kernel<<<grid_for(std::size_t(n) * classes), threads, 0, stream>>>(p, labels, dz, n, classes);
+  HCNN_CUDA_CHECK(cudaGetLastError());
+}
+
+void batch_norm_moving_sums(float* mean_sum, float* var_sum, float* factor, const float* batch_mean,
+                            const float* batch_var, int channels, float maf, cudaStream_t stream) {
+  moving_sums_kernel<<<blocks_for(std::size_t(channels)), threads, 0, stream>>>(mean_sum, var_sum, factor, batch_mean,
+                                                                                 batch_var, channels, maf);
+  HCNN_CUDA_CHECK(cudaGetLastError());
+}
+
+void batch_norm_statistics(const float* mean_sum, const float* var_sum, const float* factor, float* mean, float* var,
+                           int channels, cudaStream_t stream) {
+  statistics_kernel<<<blocks_for(std::size_t(channels)), threads, 0, stream>>>(mean_sum, var_sum, factor, mean, var,
+                                                                                channels);
+  HCNN_CUDA_CHECK(cudaGetLastError());
+}
+
+void batch_norm_backward_fixed(const float* x, const float* dy, const float* scale, const float* mean,
+                               const float* var, float eps, float* scale_grad, float* bias_grad, float* dx, int n,
+                               int channels, int plane, cudaStream_t stream) {
+  batch_norm_fixed_kernel<<<unsigned(channels), threads, 0, stream>>>(x, dy, scale, mean, var, eps, scale_grad,
+                                                                       bias_grad, dx, n, channels, plane);
+  HCNN_CUDA_CHECK(cudaGetLastError());
+}
+
+void sgd_update(float* w, const float* g, float* v, std::size_t n, float momentum, float rate, float decay,
+                cudaStream_t stream) {
+  sgd_kernel<<<grid_for(n), threads, 0, stream>>>(w, g, v, n, momentum, rate, decay);
+  HCNN_CUDA_CHECK(cudaGetLastError());
+}
+
+}  // namespace hcnn::cuda::kernels

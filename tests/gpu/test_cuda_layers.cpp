@@ -1,0 +1,230 @@
+// The Cuda backend against the CPU backend: every layer's forward and backward on the same
+// weights and inputs, a whole CaffeNet-like training step (dropout and BatchNorm included),
+// parameters moving between the backends exactly, and clear errors. Needs a GPU: without one
+// the program exits with 77, CTest's skip.
+//
+// Tolerance: the largest difference at most `tolerance` times the largest magnitude of the
+// CPU's values (at least 1). cuDNN's algorithms sum in other orders than Eigen (and FFT or
+// Winograd algorithms round differently), so 1e-4 for FP32 and 1e-2 for TF32.
+#define CATCH_CONFIG_RUNNER
+#include <catch2/catch.hpp>
+#include <hcnn/backend/cuda.hpp>
+#include <hcnn/hcnn.hpp>
+
+#include <algorithm>
+#include <cmath>
+#include <cstdio>
+#include <vector>
+
+#include "../parameter_values.hpp"
+#include "../temp_dir.hpp"
+
+using namespace hcnn;
+
+namespace {
+
+constexpr double fp32_tolerance = 1e-4;
+
+template <class V>
+std::vector<float> host_values(const V& buffer, std::size_t n) {
+  std::vector<float> all;
+  read_on_host(buffer, [&](std::span<const float> v) { all.assign(v.begin(), v.begin() + static_cast<long>(n)); });
+  return all;
+}
+
+Buffer<float, Cuda> on_device(const std::vector<float>& host) {
+  Buffer<float, Cuda> device;
+  device.copy_from_host(host.data(), host.size());
+  return device;
+}
+
+void require_close(const std::vector<float>& cpu, const std::vector<float>& gpu, double tolerance, const char* what) {
+  REQUIRE(cpu.size() == gpu.size());
+  double largest = 1.0, worst = 0.0;
+  std::size_t at = 0;
+  for (std::size_t i = 0; i < cpu.size(); ++i) {
+    largest = std::max(largest, std::abs(double(cpu[i])));
+    const double d = std::abs(double(cpu[i]) - double(gpu[i]));
+    if (!(d <= worst)) {  // NaN counts as worst
+      worst = d;
+      at = i;
+    }
+  }
+  INFO(what << ": largest difference " << worst << " at " << at << " (cpu " << cpu[at] << ", gpu " << gpu[at]
+            << "), largest magnitude " << largest);
+  CHECK(worst <= tolerance * largest);
+}
+
+std::vector<float> normal_values(std::size_t n, std::uint64_t seed) {
+  Rng rng(seed);
+  std::vector<float> v(n);
+  for (auto& x : v) x = float(rng.normal());
+  return v;
+}
+
+// Runs layer Spec at input shape In on both backends with the same parameters (and dropout
+// stream), input and output gradient, and compares the output, the input gradient and every
+// learnable parameter's gradient (and, for layer state such as BatchNorm's sums, the values).
+template <class Spec, Shape In>
+void compare_layer(int n, Mode mode, double tolerance = fp32_tolerance) {
+  using CpuLayer = LayerImpl<Spec, In, float, Cpu>;
+  using GpuLayer = LayerImpl<Spec, In, float, Cuda>;
+  constexpr Shape out_shape = CpuLayer::out_shape;
+  CpuLayer cpu;
+  GpuLayer gpu;
+  Rng rng(17);
+  cpu.fill(rng, {.weights = Filler::gaussian(0.3f), .classifier = Filler::gaussian(0.3f), .bias = 0.1f}, false);
+  for (std::size_t i = 0; i < cpu.params().size(); ++i)
+    read_on_host(cpu.params()[i].value, [&](auto v) {
+      write_on_host(gpu.params()[i].value, [&](auto w) { std::copy(v.begin(), v.end(), w.begin()); });
+    });
+  if constexpr (requires { cpu.stream(); }) gpu.stream() = cpu.stream();
+
+  const std::size_t in_count = std::size_t(n) * In.size(), out_count = std::size_t(n) * out_shape.size();
+  const std::vector<float> x = normal_values(in_count, 3), dy = normal_values(out_count, 4);
+  std::vector<float> y(out_count), dout = dy, dx(in_count), ws(workspace_elements<float>(cpu, n));
+  const Buffer<float, Cuda> gx = on_device(x);
+  Buffer<float, Cuda> gy(out_count), gdout = on_device(dy), gdx(in_count), gws(workspace_elements<float>(gpu, n));
+
+  cpu.forward(x.data(), y.data(), n, mode, ws.data());
+  gpu.forward(gx.data(), gy.data(), n, mode, gws.data());
+  require_close(y, host_values(gy, out_count), tolerance, "output");
+
+  cpu.backward(x.data(), y.data(), dout.data(), dx.data(), n, ws.data());
+  gpu.backward(gx.data(), gy.data(), gdout.data(), gdx.data(), n, gws.data());
+  require_close(dx, host_values(gdx, in_count), tolerance, "input gradient");
+  for (std::size_t i = 0; i < cpu.params().size(); ++i) {
+    const auto& p = cpu.params()[i];
+    INFO("blob " << p.name);
+    require_close(host_values(p.value, p.size()), host_values(gpu.params()[i].value, p.size()), tolerance, "value");
+    if (p.learnable)
+      require_close(host_values(p.grad, p.size()), host_values(gpu.params()[i].grad, p.size()), tolerance, "gradient");
+  }
+}
+
+// A CaffeNet in miniature: grouped, strided convolutions, LRN, Caffe's ceil pooling, BatchNorm,
+// average pooling with padding, dropout and the classifier.
+using Mini = Net<Input<3, 23, 23>, Conv<8, 5, 2, 1>, LRN<5>, MaxPool<3, 2>, Conv<12, 3, 1, 1, 2>, BatchNorm<ReLU>,
+                 AvgPool<3, 2, 1>, FC<16>, Dropout<0.5f>, Softmax<5>>;
+
+}  // namespace
+
+TEST_CASE("Convolutions agree with the CPU backend", "[cuda][conv]") {
+  compare_layer<Conv<6, 3, 1, 1>, Shape{4, 9, 9}>(3, Mode::train);
+  compare_layer<Conv<8, 5, 2, 1, 2, Identity>, Shape{4, 11, 11}>(2, Mode::train);  // groups, stride, no ReLU
+  compare_layer<Conv<16, 3, 1, 1>, Shape{32, 8, 8}>(2, Mode::train);               // the CPU's Winograd path
+  compare_layer<Conv<4, 11, 4>, Shape{3, 27, 27}>(2, Mode::test);
+  compare_layer<Conv<5, 1>, Shape{6, 4, 4}>(3, Mode::train);  // pointwise
+}
+
+TEST_CASE("Inner products and the classifier agree with the CPU backend", "[cuda][fc]") {
+  compare_layer<FC<7>, Shape{3, 4, 4}>(5, Mode::train);
+  compare_layer<FC<9, Identity>, Shape{20, 1, 1}>(1, Mode::train);
+  compare_layer<Softmax<6>, Shape{2, 3, 3}>(4, Mode::train);  // the general backward, through the Jacobian
+
+  // The fused softmax + cross-entropy gradient from host labels.
+  using S = Softmax<4>;
+  constexpr Shape in{10, 1, 1};
+  LayerImpl<S, in, float, Cpu> cpu;
+  LayerImpl<S, in, float, Cuda> gpu;
+  Rng rng(2);
+  cpu.fill(rng, {.classifier = Filler::gaussian(0.5f)}, true);
+  for (std::size_t i = 0; i < 2; ++i)
+    read_on_host(cpu.params()[i].value, [&](auto v) {
+      write_on_host(gpu.params()[i].value, [&](auto w) { std::copy(v.begin(), v.end(), w.begin()); });
+    });
+  const int n = 6;
+  const std::vector<int> labels{0, 3, 1, 1, 2, 3};
+  const std::vector<float> x = normal_values(n * 10, 9);
+  std::vector<float> p(n * 4), dx(n * 10), ws(workspace_elements<float>(cpu, n));
+  const auto gx = on_device(x);
+  Buffer<float, Cuda> gp(n * 4), gdx(n * 10), gws(workspace_elements<float>(gpu, n));
+  cpu.forward(x.data(), p.data(), n, Mode::train, ws.data());
+  gpu.forward(gx.data(), gp.data(), n, Mode::train, gws.data());
+  require_close(p, host_values(gp, p.size()), fp32_tolerance, "probabilities");
+  cpu.backward_from_labels(x.data(), p.data(), labels.data(), dx.data(), n, ws.data());
+  gpu.backward_from_labels(gx.data(), gp.data(), labels.data(), gdx.data(), n, gws.data());
+  require_close(dx, host_values(gdx, dx.size()), fp32_tolerance, "input gradient");
+  require_close(host_values(cpu.params()[0].grad, 40), host_values(gpu.params()[0].grad, 40), fp32_tolerance, "dW");
+}
+
+TEST_CASE("Pooling keeps Caffe's ceil rounding and clipped windows on the GPU", "[cuda][pool]") {
+  compare_layer<MaxPool<3, 2>, Shape{3, 6, 6}>(2, Mode::train);   // ceil: 3x3 out, the last window clipped
+  compare_layer<MaxPool<3, 2, 1>, Shape{2, 7, 7}>(2, Mode::train);
+  compare_layer<AvgPool<3, 2, 1>, Shape{2, 6, 6}>(2, Mode::train);  // divisors clipped at H + pad
+  compare_layer<AvgPool<2, 2>, Shape{4, 5, 5}>(3, Mode::train);
+}
+
+TEST_CASE("LRN, dropout and BatchNorm agree with the CPU backend", "[cuda][lrn][dropout][batchnorm]") {
+  compare_layer<LRN<5>, Shape{7, 3, 3}>(2, Mode::train);
+  compare_layer<LRN<3, 2.0f, 0.75f, 1.5f>, Shape{4, 2, 3}>(2, Mode::train);
+  compare_layer<Dropout<0.5f>, Shape{5, 3, 3}>(3, Mode::train);  // the same masks, bit for bit
+  compare_layer<Dropout<0.3f>, Shape{7, 1, 1}>(2, Mode::test);
+  compare_layer<BatchNorm<ReLU>, Shape{3, 4, 4}>(4, Mode::train);  // batch statistics, Caffe's moving sums
+  compare_layer<BatchNorm<>, Shape{3, 2, 2}>(2, Mode::test);
+}
+
+TEST_CASE("TF32 convolutions stay within TF32's rounding of FP32", "[cuda][conv][tf32]") {
+  cuda::context().set_tf32(true);
+  compare_layer<Conv<16, 3, 1, 1>, Shape{32, 8, 8}>(2, Mode::train, 1e-2);
+  compare_layer<FC<32>, Shape{64, 2, 2}>(4, Mode::train, 1e-2);
+  cuda::context().set_tf32(false);
+}
+
+TEST_CASE("A training step of a whole network agrees with the CPU backend, dropout included", "[cuda][model]") {
+  Model<Mini, Cpu> cpu(7);
+  Model<Mini, Cuda> gpu(7);
+  REQUIRE(testing::parameter_values(gpu) == testing::parameter_values(cpu));  // the same fillers, exactly
+  SgdSolver<float, Cpu> cpu_solver(Sgd{.lr = 0.05f});
+  SgdSolver<float, Cuda> gpu_solver(Sgd{.lr = 0.05f});
+  const int n = 6;
+  const std::vector<float> x = normal_values(n * Mini::input_shape.size(), 11);
+  const std::vector<int> labels{0, 1, 2, 3, 4, 0};
+  Tensor<float, Cuda> gx(n, Mini::input_shape);
+  gx.buffer().copy_from_host(x.data(), x.size());
+  for (int step = 0; step < 3; ++step) {
+    INFO("step " << step);
+    cpu.forward(x.data(), n, Mode::train);
+    gpu.forward(gx, Mode::train);
+    CHECK(gpu.loss(labels) == Approx(cpu.loss(labels)).epsilon(1e-4));
+    cpu.backward(labels);
+    gpu.backward(labels);
+    cpu_solver.step(cpu.parameters());
+    gpu_solver.step(gpu.parameters());
+    require_close(testing::parameter_values(cpu), testing::parameter_values(gpu), 1e-4, "parameters after the step");
+  }
+}
+
+TEST_CASE("Parameters move between the backends exactly: copies and checkpoints", "[cuda][checkpoint]") {
+  hcnn::testing::TempDir dir;
+  Model<Mini, Cuda> gpu(3);
+  Model<Mini, Cpu> cpu(4);
+  copy_parameters(gpu, cpu);
+  CHECK(testing::parameter_values(cpu) == testing::parameter_values(gpu));
+  save_checkpoint(dir / "gpu.ckpt", gpu, nullptr, 0);
+  Model<Mini, Cpu> loaded(5);
+  load_checkpoint(dir / "gpu.ckpt", loaded);
+  CHECK(testing::parameter_values(loaded) == testing::parameter_values(gpu));
+  Model<Mini, Cuda> back(6);
+  load_checkpoint(dir / "gpu.ckpt", back);
+  CHECK(testing::parameter_values(back) == testing::parameter_values(gpu));
+  CHECK(!non_finite_parameter(back.parameters()));
+}
+
+TEST_CASE("Errors on the GPU are clear exceptions", "[cuda][errors]") {
+  Model<Mini, Cuda> gpu(1);
+  Tensor<float, Cuda> wrong(2, Shape{3, 22, 22});
+  CHECK_THROWS_AS(gpu.forward(wrong), ShapeError);
+  const std::vector<int> labels{0, 1};
+  CHECK_THROWS_WITH(gpu.backward(labels), Catch::Contains("before any forward pass"));
+  CHECK_THROWS_AS((Buffer<float, Cuda>(std::size_t{1} << 50)), CudaError);
+}
+
+int main(int argc, char** argv) {
+  if (cuda::device_count() == 0) {
+    std::printf("skipped: no NVIDIA GPU on this machine (the Cuda layer tests need one)\n");
+    return 77;
+  }
+  std::printf("device 0: %s\n", cuda::device_name(0).c_str());
+  return Catch::Session().run(argc, argv);
+}
