@@ -69,10 +69,9 @@ class Model<Average<Nets...>, Backend, T> {
   const Tensor<T, Backend>& forward(const T* x, int n, Mode mode = Mode::test) {
     bases_.forward(x, n, mode);
     output_.resize(n, output_shape);
-    output_.fill(T{0});
+    output_.buffer().fill(T{0});
     bases_.for_each([&]<std::size_t I>(const auto& base) {
-      const auto& p = base.output();
-      for (std::size_t i = 0; i < output_.size(); ++i) output_[i] += p[i] / T(base_count);
+      add_part_of_mean(Backend{}, base.output().data(), int(base_count), output_.data(), output_.size());
     });
     return output_;
   }
@@ -82,7 +81,8 @@ class Model<Average<Nets...>, Backend, T> {
   // Mean cross-entropy of the averaged probabilities.
   [[nodiscard]] double loss(std::span<const int> labels) const {
     check_labels(labels, output_.batch(), output_shape.c, "Average");
-    return mean_cross_entropy(output_.data(), output_shape.c, labels);
+    return read_on_host(output_.buffer(),
+                        [&](std::span<const T> p) { return mean_cross_entropy(p.data(), output_shape.c, labels); });
   }
 
   std::vector<NamedParam<T, Backend>> parameters() {

@@ -18,7 +18,6 @@
 #include <array>
 #include <cstddef>
 #include <cstdint>
-#include <cstring>
 #include <optional>
 #include <span>
 #include <string>
@@ -132,17 +131,16 @@ consteval bool same_channels() {
 
 // Writes the centre Inner-sized crop of n samples of Outer into dst (Caffe's centre crop:
 // offset (Outer - Inner) / 2, rounded down).
-template <Shape Outer, Shape Inner, class T>
+template <Shape Outer, Shape Inner, class Backend = Cpu, class T>
 void centre_crop(const T* x, int n, T* dst) {
   if constexpr (Outer == Inner) {
-    std::copy(x, x + static_cast<std::size_t>(n) * Outer.size(), dst);
+    copy_values(Backend{}, x, static_cast<std::size_t>(n) * Outer.size(), dst);
   } else {
     constexpr int top = (Outer.h - Inner.h) / 2, left = (Outer.w - Inner.w) / 2;
     for (int s = 0; s < n; ++s)
       for (int c = 0; c < Inner.c; ++c)
-        for (int h = 0; h < Inner.h; ++h)
-          std::memcpy(dst + ((std::size_t(s) * Inner.c + c) * Inner.h + h) * Inner.w,
-                      x + ((std::size_t(s) * Outer.c + c) * Outer.h + h + top) * Outer.w + left, sizeof(T) * Inner.w);
+        copy_rows(Backend{}, x + ((std::size_t(s) * Outer.c + c) * Outer.h + top) * Outer.w + left, Outer.w,
+                  dst + (std::size_t(s) * Inner.c + c) * Inner.h * Inner.w, Inner.w, Inner.w, Inner.h);
   }
 }
 
@@ -206,7 +204,7 @@ class BaseModels {
   // Runs base I alone on its centre crop.
   template <std::size_t I>
   void forward_one(const T* x, int n, Mode mode) {
-    get<I>().forward_with(n, mode, [&](T* input) { centre_crop<SharedInput, Base<I>::input_shape>(x, n, input); });
+    get<I>().forward_with(n, mode, [&](T* input) { centre_crop<SharedInput, Base<I>::input_shape, Backend>(x, n, input); });
   }
 
   void append_parameters(std::vector<NamedParam<T, Backend>>& all) {
@@ -447,7 +445,7 @@ class Model<Combination<Args...>, Backend, T> {
       if constexpr (start < BaseModel<I>::depth) {
         base.set_output_feeds_training(feeds);
         base.template forward_with<start>(n, mode, [&](T* at) {
-          std::copy(features[I], features[I] + std::size_t(n) * feature_size<I>, at);
+          copy_values(Backend{}, features[I], std::size_t(n) * feature_size<I>, at);
         });
       }
     });
@@ -528,9 +526,8 @@ class Model<Combination<Args...>, Backend, T> {
     std::size_t offset = 0;
     for_each_base([&]<std::size_t I>(auto&) {
       constexpr std::size_t size = feature_size<I>;
-      const T* from = source.template operator()<I>();
-      for (int s = 0; s < n; ++s)
-        std::copy(from + s * size, from + (s + 1) * size, concat + s * std::size_t(net::concat_width) + offset);
+      copy_rows(Backend{}, source.template operator()<I>(), size, concat + offset, net::concat_width, size,
+                std::size_t(n));
       offset += size;
     });
   }
@@ -543,10 +540,7 @@ class Model<Combination<Args...>, Backend, T> {
       constexpr std::size_t size = feature_size<I>;
       if (base.trainable_from() < BaseModel<I>::depth)
         base.backward_with({}, [&](T* dout) {
-          for (int s = 0; s < n; ++s) {
-            const T* from = gradient + s * std::size_t(net::concat_width) + offset;
-            std::copy(from, from + size, dout + s * size);
-          }
+          copy_rows(Backend{}, gradient + offset, net::concat_width, dout, size, size, std::size_t(n));
         });
       offset += size;
     });

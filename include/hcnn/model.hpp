@@ -167,7 +167,8 @@ class Model<N, Backend, T> {
   // Softmax<N>). Probabilities are clamped at the smallest normal float, as Caffe does.
   [[nodiscard]] double loss(std::span<const int> labels) const requires(is_classifier) {
     check_labels(labels, batch_, output_shape.c, "Model");
-    return read_on_host(acts_[depth].buffer(), [&](std::span<const T> p) { return mean_cross_entropy(p.data(), output_shape.c, labels); });
+    return read_on_host(acts_[depth].buffer(),
+                        [&](std::span<const T> p) { return mean_cross_entropy(p.data(), output_shape.c, labels); });
   }
 
   // Back-propagates the mean cross-entropy of the last forward pass (fused softmax gradient).

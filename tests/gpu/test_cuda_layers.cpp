@@ -195,6 +195,44 @@ TEST_CASE("A training step of a whole network agrees with the CPU backend, dropo
   }
 }
 
+TEST_CASE("A Combination's and an Average's training steps agree with the CPU backend", "[cuda][combination]") {
+  // Bases of different architectures and input sizes (centre crops of the shared 9x9 input),
+  // with dropout at their tops and a BatchNorm in one: crops, concatenation and the gradient's
+  // split all run on the device.
+  using A = Net<Input<2, 9, 9>, Conv<4, 3>, MaxPool<2, 2>, FC<6>, Dropout<0.5f>, FC<5>, Dropout<0.5f>, Softmax<3>>;
+  using B = Net<Input<2, 7, 7>, Conv<3, 3, 1, 1, 1, Identity>, BatchNorm<ReLU>, MaxPool<2, 2>, FC<5>, Dropout<0.5f>,
+                FC<4>, Dropout<0.5f>, Softmax<3>>;
+  using Joint = Combination<A, B, FC<6>, Softmax<4>>;
+  Model<Joint, Cpu> cpu(5);
+  Model<Joint, Cuda> gpu(5);
+  REQUIRE(testing::parameter_values(gpu) == testing::parameter_values(cpu));
+  SgdSolver<float, Cpu> cpu_solver(Sgd{.lr = 0.05f});
+  SgdSolver<float, Cuda> gpu_solver(Sgd{.lr = 0.05f});
+  const int n = 5;
+  const std::vector<float> x = normal_values(n * Joint::input_shape.size(), 12);
+  const std::vector<int> labels{0, 1, 2, 3, 1};
+  Tensor<float, Cuda> gx(n, Joint::input_shape);
+  gx.buffer().copy_from_host(x.data(), x.size());
+  for (int step = 0; step < 2; ++step) {
+    INFO("step " << step);
+    cpu.forward(x.data(), n, Mode::train);
+    gpu.forward(gx, Mode::train);
+    CHECK(gpu.loss(labels) == Approx(cpu.loss(labels)).epsilon(1e-4));
+    cpu.backward(labels);
+    gpu.backward(labels);
+    cpu_solver.step(cpu.parameters());
+    gpu_solver.step(gpu.parameters());
+    require_close(testing::parameter_values(cpu), testing::parameter_values(gpu), 1e-4, "parameters after the step");
+  }
+
+  Model<Average<A, B>, Cpu> cpu_average(8);
+  Model<Average<A, B>, Cuda> gpu_average(8);
+  cpu_average.forward(x.data(), n);
+  gpu_average.forward(gx);
+  require_close(host_values(cpu_average.output().buffer(), n * 3), host_values(gpu_average.output().buffer(), n * 3),
+                fp32_tolerance, "averaged probabilities");
+}
+
 TEST_CASE("Parameters move between the backends exactly: copies and checkpoints", "[cuda][checkpoint]") {
   hcnn::testing::TempDir dir;
   Model<Mini, Cuda> gpu(3);

@@ -53,11 +53,29 @@ class Buffer<T, Cpu> {
   std::vector<T, Eigen::aligned_allocator<T>> data_;
 };
 
-// Copies n values within one backend's memory (Model's input and output-gradient copies); the
-// Cuda overload, device to device on the thread's stream, is in backend/cuda/buffer.hpp.
+// What models do to activations in a backend's own memory, outside any layer: copies (Model's
+// input and output gradient), strided row copies (a Combination's crops, concatenation and
+// its split of the gradient) and an Average's sum. The Cuda overloads, on the thread's
+// stream, are in backend/cuda/buffer.hpp.
+
+// Copies n values.
 template <class T>
 void copy_values(Cpu, const T* from, std::size_t n, T* to) {
   std::copy(from, from + n, to);
+}
+
+// Copies `rows` rows of `width` values, which start `from_pitch` values apart in the source
+// and `to_pitch` apart in the destination.
+template <class T>
+void copy_rows(Cpu, const T* from, std::size_t from_pitch, T* to, std::size_t to_pitch, std::size_t width,
+               std::size_t rows) {
+  for (std::size_t r = 0; r < rows; ++r) std::copy(from + r * from_pitch, from + r * from_pitch + width, to + r * to_pitch);
+}
+
+// y += x / parts over n values: one term of the mean of `parts` arrays.
+template <class T>
+void add_part_of_mean(Cpu, const T* x, int parts, T* y, std::size_t n) {
+  for (std::size_t i = 0; i < n; ++i) y[i] += x[i] / T(parts);
 }
 
 // Calls f(std::span<const T>) with the buffer's values in host memory; returns what f returns.

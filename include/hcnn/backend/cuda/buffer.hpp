@@ -86,10 +86,24 @@ class Buffer<T, Cuda> {
   std::size_t size_ = 0;
 };
 
+// The device side of core/buffer.hpp's copy_values, copy_rows and add_part_of_mean.
 template <class T>
 void copy_values(Cuda, const T* from, std::size_t n, T* to) {
   if (n > 0)
     HCNN_CUDA_CHECK(cudaMemcpyAsync(to, from, n * sizeof(T), cudaMemcpyDeviceToDevice, cuda::context().stream()));
+}
+
+template <class T>
+void copy_rows(Cuda, const T* from, std::size_t from_pitch, T* to, std::size_t to_pitch, std::size_t width,
+               std::size_t rows) {
+  if (width == 0 || rows == 0) return;
+  HCNN_CUDA_CHECK(cudaMemcpy2DAsync(to, to_pitch * sizeof(T), from, from_pitch * sizeof(T), width * sizeof(T), rows,
+                                    cudaMemcpyDeviceToDevice, cuda::context().stream()));
+}
+
+inline void add_part_of_mean(Cuda, const float* x, int parts, float* y, std::size_t n) {
+  const float fraction = 1.0f / float(parts);
+  HCNN_CUBLAS_CHECK(cublasSaxpy(cuda::context().cublas(), static_cast<int>(n), &fraction, x, 1, y, 1));
 }
 
 }  // namespace hcnn

@@ -1,0 +1,154 @@
+// Images per second of whole networks on the GPU (Cuda backend), inference and training step
+// (forward + backward + SGD update), and each layer's forward time; the peer is PyTorch with
+// cuDNN, run by benchmarks/gpu_peer.py in the same scripts/gpu-check.sh run.
+//
+//   hcnn_bench_gpu --net caffenet,vgg19,combination --batch 1,32,128 [--repeats 10] [--layers]
+//   hcnn_bench_gpu ... --tf32        (TF32 tensor-core math for convolutions and GEMMs)
+//
+// Each figure is the median of `repeats` timed runs after two warm-up runs (the first finds
+// cuDNN's algorithms), timed by the host after synchronising the stream. The FLOP ceiling
+// counts 2 FLOP per multiply-add of the forward pass and three times that for a training step.
+#include <hcnn/backend/cuda.hpp>
+#include <hcnn/hcnn.hpp>
+
+#include <algorithm>
+#include <chrono>
+#include <cstdio>
+#include <cstdlib>
+#include <sstream>
+#include <string>
+#include <vector>
+
+namespace {
+
+using namespace hcnn;
+using Clock = std::chrono::steady_clock;
+
+// The paper's [D,VD]+2CL at ImageNet scale: CaffeNet and VGG-19 without their top two weight
+// layers, concatenated into fc 4096 and a 1000-way softmax.
+using Joint = Combination<zoo::CaffeNet<>, zoo::VGG19<>, FC<4096>, Softmax<1000>>;
+
+std::vector<int> parse_list(const std::string& text) {
+  std::vector<int> values;
+  std::stringstream in(text);
+  for (std::string item; std::getline(in, item, ',');) values.push_back(std::atoi(item.c_str()));
+  return values;
+}
+
+template <class F>
+double median_seconds(int repeats, F&& run) {
+  for (int i = 0; i < 2; ++i) run();
+  cuda::context().synchronize();
+  std::vector<double> times;
+  for (int i = 0; i < repeats; ++i) {
+    const auto start = Clock::now();
+    run();
+    cuda::context().synchronize();
+    times.push_back(std::chrono::duration<double>(Clock::now() - start).count());
+  }
+  std::sort(times.begin(), times.end());
+  return times[times.size() / 2];
+}
+
+std::vector<std::string> parse_names(const std::string& text) {
+  std::vector<std::string> names;
+  std::stringstream in(text);
+  for (std::string item; std::getline(in, item, ',');) names.push_back(item);
+  return names;
+}
+
+// Multiply-adds of one sample's forward pass: a network's, or a Combination's bases as kept
+// plus its CLs.
+template <class N>
+consteval std::int64_t forward_macs() {
+  if constexpr (is_combination<N>) {
+    return mac_count<typename N::head>() + []<std::size_t... I>(std::index_sequence<I...>) {
+      return (std::int64_t{0} + ... + mac_count<typename N::template base<I>>());
+    }(std::make_index_sequence<N::base_count>{});
+  } else {
+    return mac_count<N>();
+  }
+}
+
+// Each layer's forward time at batch n, from the model's own activations of the last pass.
+template <class M>
+void print_layers(M& model, int n, int repeats) {
+  std::printf("  layer       forward ms   GFLOP/s\n");
+  Buffer<float, Cuda> out, ws;
+  model.for_each_layer([&]<std::size_t I>(auto& layer) {
+    using L = std::remove_cvref_t<decltype(layer)>;
+    const float* in = I == 0 ? model.input().data() : model.template activation<I - 1>().data();
+    out.ensure(std::size_t(n) * L::out_shape.size());
+    ws.ensure(workspace_elements<float>(layer, n));
+    const double seconds = median_seconds(repeats, [&] { layer.forward(in, out.data(), n, Mode::test, ws.data()); });
+    constexpr std::int64_t macs = L::spec::template macs<M::net::template shape_before<I>()>();
+    std::printf("  %-10s %10.3f %9.0f\n", model.names()[I].c_str(), seconds * 1e3, 2.0 * macs * n / seconds / 1e9);
+  });
+}
+
+template <class M>
+void run(const char* name, const std::vector<int>& batches, int repeats, bool layers) {
+  M model(1);
+  SgdSolver<float, Cuda> solver(Sgd{.lr = 1e-4f});
+  constexpr std::int64_t macs = forward_macs<typename M::net>();
+  for (int n : batches) {
+    Tensor<float, Cuda> x(n, M::input_shape);
+    std::vector<float> host(x.size());
+    Rng rng(n);
+    for (auto& v : host) v = float(rng.normal());
+    x.buffer().copy_from_host(host.data(), host.size());
+    std::vector<int> labels(static_cast<std::size_t>(n));
+    for (int s = 0; s < n; ++s) labels[std::size_t(s)] = s % M::output_shape.c;
+
+    const double inference = median_seconds(repeats, [&] { model.forward(x, Mode::test); });
+    const double training = median_seconds(repeats, [&] {
+      model.forward(x, Mode::train);
+      model.backward(labels);
+      solver.step(model.parameters());
+    });
+    std::printf("%-12s batch %4d  inference %9.1f img/s (%6.0f GFLOP/s)  training %9.1f img/s (%6.0f GFLOP/s)\n", name,
+                n, n / inference, 2.0 * macs * n / inference / 1e9, n / training, 6.0 * macs * n / training / 1e9);
+    if constexpr (requires { model.for_each_layer([]<std::size_t>(auto&) {}); })
+      if (layers) {
+        model.forward(x, Mode::test);
+        print_layers(model, n, repeats);
+      }
+  }
+}
+
+}  // namespace
+
+int main(int argc, char** argv) {
+  std::string nets = "caffenet,vgg19,combination", batch_text = "1,32,128";
+  int repeats = 10;
+  bool layers = false, tf32 = false;
+  for (int i = 1; i < argc; ++i) {
+    const std::string arg = argv[i];
+    if (arg == "--net" && i + 1 < argc) nets = argv[++i];
+    else if (arg == "--batch" && i + 1 < argc) batch_text = argv[++i];
+    else if (arg == "--repeats" && i + 1 < argc) repeats = std::max(1, std::atoi(argv[++i]));
+    else if (arg == "--layers") layers = true;
+    else if (arg == "--tf32") tf32 = true;
+    else {
+      std::fprintf(stderr,
+                   "usage: %s [--net caffenet,vgg19,combination] [--batch 1,32,128] [--repeats N] [--layers] [--tf32]\n",
+                   argv[0]);
+      return 2;
+    }
+  }
+  try {
+    cuda::require_device();
+    cuda::context().set_tf32(tf32);
+    std::printf("GPU: %s; cuDNN %zu, %s math\n", cuda::device_name(0).c_str(), cudnnGetVersion(), tf32 ? "TF32" : "FP32");
+    const std::vector<int> batches = parse_list(batch_text);
+    for (const auto& net : parse_names(nets)) {
+      if (net == "caffenet") run<Model<zoo::CaffeNet<>, Cuda>>("CaffeNet", batches, repeats, layers);
+      else if (net == "vgg19") run<Model<zoo::VGG19<>, Cuda>>("VGG-19", batches, repeats, layers);
+      else if (net == "combination") run<Model<Joint, Cuda>>("[D,VD]+2CL", batches, repeats, layers);
+      else throw Error("unknown network '" + net + "' (caffenet, vgg19, combination)");
+    }
+  } catch (const std::exception& e) {
+    std::fprintf(stderr, "hcnn_bench_gpu: %s\n", e.what());
+    return 1;
+  }
+}
