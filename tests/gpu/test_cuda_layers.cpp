@@ -233,6 +233,37 @@ TEST_CASE("A Combination's and an Average's training steps agree with the CPU ba
                 fp32_tolerance, "averaged probabilities");
 }
 
+namespace {
+// Four classes of 3x23x23 noise, each with a brighter channel: what a few SGD steps can learn.
+class BrightChannel {
+ public:
+  [[nodiscard]] std::size_t size() const { return 48; }
+  [[nodiscard]] Shape shape() const { return Mini::input_shape; }
+  [[nodiscard]] int label(std::size_t i) const { return int(i % 4); }
+  void load(std::size_t i, float* out, Rng*) const {
+    Rng noise(5, i);
+    for (int c = 0; c < 3; ++c)
+      for (int j = 0; j < 23 * 23; ++j)
+        out[c * 23 * 23 + j] = float(noise.normal(0.0, 0.5)) + (c == label(i) % 3 ? 1.0f : 0.0f);
+  }
+};
+}  // namespace
+
+TEST_CASE("The Trainer and evaluate run a Cuda model as they run a CPU one", "[cuda][train]") {
+  const BrightChannel data;
+  Model<Mini, Cpu> cpu(9);
+  Model<Mini, Cuda> gpu(9);
+  const TrainOptions options{.batch_size = 12, .progress = ProgressStyle::none};
+  const auto cpu_reports = Trainer(cpu, Sgd{.lr = 0.01f}, strategy::whole_network, options).fit(data, 2);
+  const auto gpu_reports = Trainer(gpu, Sgd{.lr = 0.01f}, strategy::whole_network, options).fit(data, 2);
+  REQUIRE(gpu_reports.size() == 2);
+  CHECK(gpu_reports[1].train_loss == Approx(cpu_reports[1].train_loss).epsilon(1e-3));
+  require_close(testing::parameter_values(cpu), testing::parameter_values(gpu), 1e-3, "parameters after two epochs");
+  const Accuracy on_cpu = evaluate(cpu, data, 16), on_gpu = evaluate(gpu, data, 16);
+  CHECK(on_gpu.count == 48);
+  CHECK(on_gpu.loss == Approx(on_cpu.loss).epsilon(1e-3));
+}
+
 TEST_CASE("Parameters move between the backends exactly: copies and checkpoints", "[cuda][checkpoint]") {
   hcnn::testing::TempDir dir;
   Model<Mini, Cuda> gpu(3);

@@ -2,7 +2,7 @@
 //
 // evaluate(model, data) runs the model in test mode over the whole dataset (each sample's
 // centre view, decoded in the background) and works for anything with forward(Tensor) and
-// loss(labels): a Model of a Net, a Combination, an Average.
+// loss(labels): a Model of a Net, a Combination, an Average, on either backend.
 #pragma once
 
 #include <algorithm>
@@ -53,7 +53,27 @@ struct AccuracyCounter {
     if (count == 0) return {};
     return {double(top1) / double(count), double(top5) / double(count), loss_sum / double(count), count};
   }
+
+  // The same for a batch's output on any backend (read through the host seam).
+  template <class T, class Backend>
+  void add(const Tensor<T, Backend>& scores, int classes, std::span<const int> labels, double batch_loss) {
+    read_on_host(scores.buffer(), [&](std::span<const T> values) { add(values.data(), classes, labels, batch_loss); });
+  }
 };
+
+// A loader's batch (host memory) as a model of `Backend` reads it: the batch itself on the
+// CPU; on a device, uploaded into `staging`.
+template <class T, class Backend>
+const Tensor<T, Backend>& on_backend(const Tensor<T, Cpu>& batch, Tensor<T, Backend>& staging) {
+  if constexpr (std::same_as<Backend, Cpu>) {
+    return batch;
+  } else {
+    staging.resize(batch.batch(), batch.shape());
+    write_on_host(staging.buffer(),
+                  [&](std::span<T> values) { std::copy(batch.data(), batch.data() + batch.size(), values.begin()); });
+    return staging;
+  }
+}
 
 template <class ModelT, Dataset D>
 Accuracy evaluate(ModelT& model, const D& data, int batch_size = 64) {
@@ -62,9 +82,10 @@ Accuracy evaluate(ModelT& model, const D& data, int batch_size = 64) {
                      to_string(ModelT::input_shape));
   BatchLoader<D> loader(data, {.batch_size = batch_size});
   AccuracyCounter counter;
+  Tensor<typename ModelT::value_type, typename ModelT::backend> staging;
   for (Batch batch; loader.next(batch);) {
-    const auto& p = model.forward(batch.inputs, Mode::test);
-    counter.add(p.data(), ModelT::output_shape.c, batch.labels, model.loss(batch.labels));
+    const auto& p = model.forward(on_backend(batch.inputs, staging), Mode::test);
+    counter.add(p, ModelT::output_shape.c, batch.labels, model.loss(batch.labels));
   }
   return counter.result();
 }

@@ -66,7 +66,9 @@ struct NoFeatureCache {};
 
 template <class ModelT>
 class Trainer {
-  using Cache = std::conditional_t<is_combination<typename ModelT::net>, FeatureCache<ModelT>, NoFeatureCache>;
+  // Frozen bases' features are cached for CPU models (on the GPU the bases recompute for now).
+  static constexpr bool caches = is_combination<typename ModelT::net> && std::same_as<typename ModelT::backend, Cpu>;
+  using Cache = std::conditional_t<caches, FeatureCache<ModelT>, NoFeatureCache>;
 
  public:
   using T = typename ModelT::value_type;
@@ -90,7 +92,7 @@ class Trainer {
     return fit_impl(train, epochs, &test);
   }
 
-  [[nodiscard]] SgdSolver<T>& solver() { return solver_; }
+  [[nodiscard]] SgdSolver<T, typename ModelT::backend>& solver() { return solver_; }
   [[nodiscard]] std::uint64_t iteration() const { return iteration_; }
   [[nodiscard]] int epochs_done() const { return epochs_done_; }
   // Whether the last fit() trained from cached features.
@@ -109,7 +111,7 @@ class Trainer {
     // The caches belong to this call's data sets (a later fit() may train on others).
     cache_.reset();
     test_cache_.reset();
-    if constexpr (is_combination<typename ModelT::net>) {
+    if constexpr (caches) {
       const bool cacheable = options_.cache_features && !model_->any_base_trains() && (options_.views > 0 || !options_.augment);
       if (cacheable)
         cache_ = std::make_unique<FeatureCache<ModelT>>(*model_, train, options_.views, options_.augment, options_.seed,
@@ -126,10 +128,10 @@ class Trainer {
       progress.start("epoch " + std::to_string(epoch) + "/" + std::to_string(epochs), batches);
       AccuracyCounter counter;
       std::size_t done = 0;
-      auto step = [&](const Tensor<T>& probabilities, std::span<const int> labels) {
+      auto step = [&](const Tensor<T, typename ModelT::backend>& probabilities, std::span<const int> labels) {
         const double loss = model_->loss(labels);
         if (!std::isfinite(loss)) throw NumericError(diverged(epoch, loss));
-        counter.add(probabilities.data(), ModelT::output_shape.c, labels, loss);
+        counter.add(probabilities, ModelT::output_shape.c, labels, loss);
         model_->backward(labels);
         solver_.config().lr = float(double(sgd_.lr) * options_.schedule.multiplier(std::int64_t(iteration_)));
         solver_.step(params_);
@@ -141,14 +143,15 @@ class Trainer {
         progress.update(++done, figures);
       };
       bool cached = false;
-      if constexpr (is_combination<typename ModelT::net>) {
+      if constexpr (caches) {
         if (cache_) {
           train_from_cache(train, epoch, step);
           cached = true;
         }
       }
       if (!cached)
-        for (Batch batch; loader->next(batch);) step(model_->forward(batch.inputs, Mode::train), batch.labels);
+        for (Batch batch; loader->next(batch);)
+          step(model_->forward(on_backend(batch.inputs, staging_), Mode::train), batch.labels);
       progress.finish();
       EpochReport report;
       report.epoch = epoch;
@@ -189,7 +192,7 @@ class Trainer {
   // With frozen bases the test set's features are computed once per fit() (or found in the bank).
   template <Dataset E>
   Accuracy evaluate_test(const E& test) {
-    if constexpr (is_combination<typename ModelT::net>) {
+    if constexpr (caches) {
       if (cache_) {
         if (!test_cache_)
           test_cache_ = std::make_unique<Cache>(centre_view_cache(*model_, test, options_.feature_bank, options_.batch_size));
@@ -243,9 +246,10 @@ class Trainer {
 
   ModelT* model_;
   Sgd sgd_;
-  SgdSolver<T> solver_;
+  SgdSolver<T, typename ModelT::backend> solver_;
   TrainOptions options_;
   std::vector<NamedParam<T, typename ModelT::backend>> params_;
+  Tensor<T, typename ModelT::backend> staging_;  // a Cuda model's batch, uploaded
   std::unique_ptr<Cache> cache_;
   std::unique_ptr<Cache> test_cache_;  // the test set's centre views, while the bases stay frozen
   std::uint64_t iteration_ = 0;
