@@ -1,6 +1,6 @@
 // Images per second of whole networks on the GPU (Cuda backend), inference and training step
-// (forward + backward + SGD update), and each layer's forward time; the peer is PyTorch with
-// cuDNN, run by benchmarks/gpu_peer.py in the same scripts/gpu-check.sh run.
+// (forward + backward + SGD update), and each layer's forward and backward times; the peer is
+// PyTorch with cuDNN, run by benchmarks/gpu_peer.py in the same scripts/gpu-check.sh run.
 //
 //   hcnn_bench_gpu --net caffenet,vgg19,combination --batch 1,32,128 [--repeats 10] [--layers]
 //   hcnn_bench_gpu ... --tf32        (TF32 tensor-core math for convolutions and GEMMs)
@@ -70,19 +70,28 @@ consteval std::int64_t forward_macs() {
   }
 }
 
-// Each layer's forward time at batch n, from the model's own activations of the last pass.
+// Each layer's forward and backward (input and parameter gradients) times at batch n, on the
+// model's own activations of the last pass; GFLOP/s count 2 FLOP per multiply-add forward and
+// twice that backward.
 template <class M>
 void print_layers(M& model, int n, int repeats) {
-  std::printf("  layer       forward ms   GFLOP/s\n");
-  Buffer<float, Cuda> out, ws;
+  std::printf("  layer       forward ms   GFLOP/s  backward ms   GFLOP/s\n");
+  Buffer<float, Cuda> out, ws, dout, din;
   model.for_each_layer([&]<std::size_t I>(auto& layer) {
     using L = std::remove_cvref_t<decltype(layer)>;
+    constexpr Shape in_shape = M::net::template shape_before<I>();
     const float* in = I == 0 ? model.input().data() : model.template activation<I - 1>().data();
     out.ensure(std::size_t(n) * L::out_shape.size());
     ws.ensure(workspace_elements<float>(layer, n));
-    const double seconds = median_seconds(repeats, [&] { layer.forward(in, out.data(), n, Mode::test, ws.data()); });
-    constexpr std::int64_t macs = L::spec::template macs<M::net::template shape_before<I>()>();
-    std::printf("  %-10s %10.3f %9.0f\n", model.names()[I].c_str(), seconds * 1e3, 2.0 * macs * n / seconds / 1e9);
+    const double forward = median_seconds(repeats, [&] { layer.forward(in, out.data(), n, Mode::test, ws.data()); });
+    dout.assign(std::size_t(n) * L::out_shape.size(), 1e-3f);
+    din.ensure(std::size_t(n) * in_shape.size());
+    const double backward = median_seconds(repeats, [&] {
+      layer.backward(in, out.data(), dout.data(), din.data(), n, ws.data());
+    });
+    constexpr std::int64_t macs = L::spec::template macs<in_shape>();
+    std::printf("  %-10s %10.3f %9.0f %12.3f %9.0f\n", model.names()[I].c_str(), forward * 1e3,
+                2.0 * macs * n / forward / 1e9, backward * 1e3, 4.0 * macs * n / backward / 1e9);
   });
 }
 

@@ -26,8 +26,9 @@ class Context {
     HCNN_CUDNN_CHECK(cudnnSetStream(cudnn_, stream_));
     HCNN_CUBLAS_CHECK(cublasCreate(&cublas_));
     HCNN_CUBLAS_CHECK(cublasSetStream(cublas_, stream_));
-    // FP32 by default: no TF32 tensor-core rounding unless asked for (set_tf32).
-    HCNN_CUBLAS_CHECK(cublasSetMathMode(cublas_, CUBLAS_PEDANTIC_MATH));
+    // FP32 by default: cuBLAS's default math keeps at least float's precision (no TF32 unless
+    // asked for by set_tf32, or by NVIDIA_TF32_OVERRIDE in the environment).
+    HCNN_CUBLAS_CHECK(cublasSetMathMode(cublas_, CUBLAS_DEFAULT_MATH));
   }
   Context(const Context&) = delete;
   Context& operator=(const Context&) = delete;
@@ -45,7 +46,7 @@ class Context {
   // the products, FP32 accumulation): an option, off by default.
   void set_tf32(bool on) {
     tf32_ = on;
-    HCNN_CUBLAS_CHECK(cublasSetMathMode(cublas_, on ? CUBLAS_TF32_TENSOR_OP_MATH : CUBLAS_PEDANTIC_MATH));
+    HCNN_CUBLAS_CHECK(cublasSetMathMode(cublas_, on ? CUBLAS_TF32_TENSOR_OP_MATH : CUBLAS_DEFAULT_MATH));
   }
   [[nodiscard]] bool tf32() const { return tf32_; }
 
@@ -59,10 +60,12 @@ class Context {
   bool tf32_ = false;
 };
 
-// This thread's context.
+// This thread's context. Never destroyed: handles destroyed at exit, after the CUDA runtime
+// may have shut down, can crash (PyTorch keeps its handles for the same reason); the end of the
+// process frees them. Without a GPU the first call throws, and the next one tries again.
 [[nodiscard]] inline Context& context() {
-  thread_local Context instance;
-  return instance;
+  thread_local Context* instance = new Context;
+  return *instance;
 }
 
 }  // namespace hcnn::cuda
