@@ -171,18 +171,19 @@ TEST_CASE("TF32 convolutions stay within TF32's rounding of FP32", "[cuda][conv]
   cuda::context().set_tf32(false);
 }
 
-TEST_CASE("A training step of a whole network agrees with the CPU backend, dropout included", "[cuda][model]") {
-  Model<Mini, Cpu> cpu(7);
-  Model<Mini, Cuda> gpu(7);
+// `steps` SGD steps in training mode of network N from one seed on both backends: the same
+// initial weights exactly, then the same losses and weights to within the tolerance.
+template <class N>
+void compare_training(std::uint64_t seed, const std::vector<float>& x, const std::vector<int>& labels, int steps) {
+  Model<N, Cpu> cpu(seed);
+  Model<N, Cuda> gpu(seed);
   REQUIRE(testing::parameter_values(gpu) == testing::parameter_values(cpu));  // the same fillers, exactly
   SgdSolver<float, Cpu> cpu_solver(Sgd{.lr = 0.05f});
   SgdSolver<float, Cuda> gpu_solver(Sgd{.lr = 0.05f});
-  const int n = 6;
-  const std::vector<float> x = normal_values(n * Mini::input_shape.size(), 11);
-  const std::vector<int> labels{0, 1, 2, 3, 4, 0};
-  Tensor<float, Cuda> gx(n, Mini::input_shape);
+  const int n = int(labels.size());
+  Tensor<float, Cuda> gx(n, N::input_shape);
   gx.buffer().copy_from_host(x.data(), x.size());
-  for (int step = 0; step < 3; ++step) {
+  for (int step = 0; step < steps; ++step) {
     INFO("step " << step);
     cpu.forward(x.data(), n, Mode::train);
     gpu.forward(gx, Mode::train);
@@ -195,6 +196,10 @@ TEST_CASE("A training step of a whole network agrees with the CPU backend, dropo
   }
 }
 
+TEST_CASE("A training step of a whole network agrees with the CPU backend, dropout included", "[cuda][model]") {
+  compare_training<Mini>(7, normal_values(6 * Mini::input_shape.size(), 11), {0, 1, 2, 3, 4, 0}, 3);
+}
+
 TEST_CASE("A Combination's and an Average's training steps agree with the CPU backend", "[cuda][combination]") {
   // Bases of different architectures and input sizes (centre crops of the shared 9x9 input),
   // with dropout at their tops and a BatchNorm in one: crops, concatenation and the gradient's
@@ -203,28 +208,12 @@ TEST_CASE("A Combination's and an Average's training steps agree with the CPU ba
   using B = Net<Input<2, 7, 7>, Conv<3, 3, 1, 1, 1, Identity>, BatchNorm<ReLU>, MaxPool<2, 2>, FC<5>, Dropout<0.5f>,
                 FC<4>, Dropout<0.5f>, Softmax<3>>;
   using Joint = Combination<A, B, FC<6>, Softmax<4>>;
-  Model<Joint, Cpu> cpu(5);
-  Model<Joint, Cuda> gpu(5);
-  REQUIRE(testing::parameter_values(gpu) == testing::parameter_values(cpu));
-  SgdSolver<float, Cpu> cpu_solver(Sgd{.lr = 0.05f});
-  SgdSolver<float, Cuda> gpu_solver(Sgd{.lr = 0.05f});
   const int n = 5;
   const std::vector<float> x = normal_values(n * Joint::input_shape.size(), 12);
-  const std::vector<int> labels{0, 1, 2, 3, 1};
+  compare_training<Joint>(5, x, {0, 1, 2, 3, 1}, 2);
+
   Tensor<float, Cuda> gx(n, Joint::input_shape);
   gx.buffer().copy_from_host(x.data(), x.size());
-  for (int step = 0; step < 2; ++step) {
-    INFO("step " << step);
-    cpu.forward(x.data(), n, Mode::train);
-    gpu.forward(gx, Mode::train);
-    CHECK(gpu.loss(labels) == Approx(cpu.loss(labels)).epsilon(1e-4));
-    cpu.backward(labels);
-    gpu.backward(labels);
-    cpu_solver.step(cpu.parameters());
-    gpu_solver.step(gpu.parameters());
-    require_close(testing::parameter_values(cpu), testing::parameter_values(gpu), 1e-4, "parameters after the step");
-  }
-
   Model<Average<A, B>, Cpu> cpu_average(8);
   Model<Average<A, B>, Cuda> gpu_average(8);
   cpu_average.forward(x.data(), n);

@@ -9,6 +9,7 @@
 #include <string_view>
 
 #include "../core/layer.hpp"
+#include "../core/philox.hpp"
 
 namespace hcnn {
 
@@ -21,6 +22,18 @@ struct Dropout : ShapePreservingSpec {
   static constexpr float probability = P;
 
   static std::string describe() { return "p " + short_float(P); }
+};
+
+// What Dropout's implementations on every backend share: the layer's counter-based stream
+// (core/philox.hpp), keyed from the model's seed when the layer is filled, which checkpoints
+// save. Both backends draw a pass's masks from it alike.
+template <class T, class Backend>
+struct DropoutStream : NoParams<T, Backend> {
+  void fill(Rng& rng, const Init&, bool) { stream_ = {rng.next(), 0}; }
+  CounterStream& stream() { return stream_; }
+
+ protected:
+  CounterStream stream_{};
 };
 
 }  // namespace hcnn

@@ -16,14 +16,11 @@
 namespace hcnn {
 
 template <float P, Shape In, class T>
-struct LayerImpl<Dropout<P>, In, T, Cpu> : NoParams<T, Cpu> {
+struct LayerImpl<Dropout<P>, In, T, Cpu> : DropoutStream<T, Cpu> {
   using spec = Dropout<P>;
   static constexpr Shape out_shape = In;
 
   std::size_t workspace_bytes(int, Pass) const { return 0; }
-
-  void fill(Rng& rng, const Init&, bool) { stream_ = {rng.next(), 0}; }
-  CounterStream& stream() { return stream_; }
 
   void forward(const T* in, T* out, int n, Mode mode, T*) {
     const std::size_t count = std::size_t(n) * In.size();
@@ -36,14 +33,14 @@ struct LayerImpl<Dropout<P>, In, T, Cpu> : NoParams<T, Cpu> {
     const T scale = T(1) / (T(1) - T(P));
     constexpr std::uint32_t threshold = keep_threshold(P);
     for (std::size_t block = 0; block * 4 < count; ++block) {
-      const Philox4x32 draws = counter_block(stream_.key, stream_.step, block);
+      const Philox4x32 draws = counter_block(this->stream_.key, this->stream_.step, block);
       for (std::size_t j = 0; j < 4 && block * 4 + j < count; ++j) {
         const std::size_t i = block * 4 + j;
         mask_[i] = draws.v[j] >= threshold;
         out[i] = mask_[i] ? in[i] * scale : T{0};
       }
     }
-    ++stream_.step;
+    ++this->stream_.step;
   }
 
   void backward(const T*, const T*, T* dout, T* din, int n, T*) {
@@ -58,7 +55,6 @@ struct LayerImpl<Dropout<P>, In, T, Cpu> : NoParams<T, Cpu> {
   }
 
  private:
-  CounterStream stream_{};
   Buffer<std::uint8_t, Cpu> mask_;
   bool training_ = false;
 };

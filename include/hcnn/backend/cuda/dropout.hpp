@@ -15,15 +15,12 @@
 namespace hcnn {
 
 template <float P, Shape In, cuda::CudaElement T>
-struct LayerImpl<Dropout<P>, In, T, Cuda> : NoParams<T, Cuda> {
+struct LayerImpl<Dropout<P>, In, T, Cuda> : DropoutStream<T, Cuda> {
   using spec = Dropout<P>;
   static constexpr Shape out_shape = In;
   static constexpr float scale = 1.0f / (1.0f - P);
 
   std::size_t workspace_bytes(int, Pass) const { return 0; }
-
-  void fill(Rng& rng, const Init&, bool) { stream_ = {rng.next(), 0}; }
-  CounterStream& stream() { return stream_; }
 
   void forward(const T* in, T* out, int n, Mode mode, T*) {
     const std::size_t count = std::size_t(n) * In.size();
@@ -33,9 +30,9 @@ struct LayerImpl<Dropout<P>, In, T, Cuda> : NoParams<T, Cuda> {
       return;
     }
     mask_.ensure(count);
-    cuda::kernels::dropout_forward(in, out, mask_.data(), count, stream_.key, stream_.step, keep_threshold(P), scale,
-                                   cuda::context().stream());
-    ++stream_.step;
+    cuda::kernels::dropout_forward(in, out, mask_.data(), count, this->stream_.key, this->stream_.step,
+                                   keep_threshold(P), scale, cuda::context().stream());
+    ++this->stream_.step;
   }
 
   void backward(const T*, const T*, T* dout, T* din, int n, T*) {
@@ -49,7 +46,6 @@ struct LayerImpl<Dropout<P>, In, T, Cuda> : NoParams<T, Cuda> {
   }
 
  private:
-  CounterStream stream_{};
   Buffer<std::uint8_t, Cuda> mask_;
   bool training_ = false;
 };
