@@ -73,6 +73,19 @@ struct BackwardOptions {
   bool input_gradient = false;
 };
 
+// Whether layer Spec at input shape In has an implementation on Backend in element type T. A
+// missing one fails here, where the compiler names Spec, In, T and Backend ("In instantiation
+// of ... [with Spec = hcnn::LRN<5, ...>; ... Backend = hcnn::Cuda]"), not in a cascade of
+// incomplete-type errors.
+template <class Spec, Shape In, class T, class Backend>
+consteval bool layer_implemented() {
+  static_assert(BoundLayer<LayerImpl<Spec, In, T, Backend>, T>,
+                "Model: a layer has no implementation on this backend and element type (the layer is named in the "
+                "'In instantiation of layer_implemented' line above; LayerImpl<Spec, In, T, Backend> is specialised in "
+                "backend/cpu/ and backend/cuda/: include <hcnn/hcnn.hpp>, and <hcnn/backend/cuda.hpp> for Cuda)");
+  return true;
+}
+
 // Model<Net, Backend, T> is specialised for Net types here, and for Combination and Average in
 // combination.hpp and average.hpp.
 template <class N, class Backend = Cpu, class T = float>
@@ -88,12 +101,9 @@ class Model<N, Backend, T> {
   static constexpr std::size_t depth = N::depth;
   static constexpr Shape input_shape = N::input_shape;
   static constexpr Shape output_shape = N::output_shape;
-  static_assert(
-      []<std::size_t... I>(std::index_sequence<I...>) {
-        return (BoundLayer<std::tuple_element_t<I, Layers>, T> && ...);
-      }(std::make_index_sequence<depth>{}),
-      "Model: a layer has no implementation on this backend and element type (LayerImpl<Spec, In, T, Backend> is "
-      "specialised in backend/cpu/ for Cpu; include <hcnn/hcnn.hpp> or the backend's header)");
+  static_assert([]<std::size_t... I>(std::index_sequence<I...>) {
+    return (layer_implemented<typename N::template layer<I>, N::template shape_before<I>(), T, Backend>() && ...);
+  }(std::make_index_sequence<depth>{}));
   // Ends in Softmax<N>, so it has a loss against labels.
   static constexpr bool is_classifier = requires { N::template layer<depth - 1>::classes; };
 
