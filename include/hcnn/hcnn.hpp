@@ -1,50 +1,12 @@
-// hcnn/hcnn.hpp — the umbrella header: everything a program using hcnn needs.
+// hcnn/hcnn.hpp — the umbrella header: everything a program using hcnn needs on the CPU.
 //
 // hcnn builds heterogeneous CNNs: base networks declared as compile-time lists of layer
-// templates (Net<Input<...>, Conv<...>, ...>), instantiated as Models on a backend.
+// templates (Net<Input<...>, Conv<...>, ...>), instantiated as Models on a backend. The
+// modules can be included alone: networks.hpp (declaring and running networks: Eigen and
+// OpenMP only), io.hpp (files: adds stb and zlib), train.hpp (the solver and the Trainer).
+// The Cuda backend is <hcnn/backend/cuda.hpp>, with the hcnn::cuda target.
 #pragma once
 
-#include "core/backend.hpp"
-#include "core/buffer.hpp"
-#include "core/error.hpp"
-#include "core/filler.hpp"
-#include "core/finite.hpp"
-#include "core/layer.hpp"
-#include "core/param.hpp"
-#include "core/random.hpp"
-#include "core/shape.hpp"
-#include "core/tensor.hpp"
-#include "core/type_list.hpp"
-#include "layers/activation.hpp"
-#include "layers/batch_norm.hpp"
-#include "layers/conv.hpp"
-#include "layers/dropout.hpp"
-#include "layers/fc.hpp"
-#include "layers/input.hpp"
-#include "layers/lrn.hpp"
-#include "layers/pool.hpp"
-#include "layers/softmax.hpp"
-#include "backend/cpu.hpp"
-#include "io/caffemodel.hpp"
-#include "io/checkpoint.hpp"
-#include "io/dataset.hpp"
-#include "io/idx.hpp"
-#include "io/image.hpp"
-#include "io/image_folder.hpp"
-#include "io/preloaded_images.hpp"
-#include "average.hpp"
-#include "combination.hpp"
-#include "model.hpp"
-#include "net.hpp"
-#include "summary.hpp"
-#include "train/feature_bank.hpp"
-#include "train/feature_cache.hpp"
-#include "train/metrics.hpp"
-#include "train/progress.hpp"
-#include "train/schedule.hpp"
-#include "train/sgd.hpp"
-#include "train/strategy.hpp"
-#include "train/trainer.hpp"
-#include "zoo/caffenet.hpp"
-#include "zoo/small.hpp"
-#include "zoo/vgg.hpp"
+#include "networks.hpp"
+#include "io.hpp"
+#include "train.hpp"
