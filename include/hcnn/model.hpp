@@ -32,13 +32,6 @@
 
 namespace hcnn {
 
-// A parameter with the name of the layer that holds it ("conv1", "weight").
-template <class T, class Backend>
-struct NamedParam {
-  std::string layer;
-  Param<T, Backend>* param;
-};
-
 // A layer's random stream with the name of the layer that owns it (checkpoints save them).
 struct NamedStream {
   std::string layer;

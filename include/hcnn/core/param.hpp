@@ -58,6 +58,14 @@ struct Param {
   Buffer<T, Backend> grad;  // empty when not learnable
 };
 
+// A parameter with the name of the layer that holds it ("conv1", "weight"): what a model's
+// parameters() lists for solvers, checkpoints and Caffe I/O.
+template <class T, class Backend>
+struct NamedParam {
+  std::string layer;
+  Param<T, Backend>* param;
+};
+
 // The Params a spec declares for input shape In (Spec::blobs<In>() returns BlobSpecs).
 template <class Spec, auto In, class T, class Backend>
 auto make_params() {

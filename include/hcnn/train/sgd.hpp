@@ -13,8 +13,10 @@
 #include <string>
 #include <vector>
 
+#include "../core/backend.hpp"
+#include "../core/buffer.hpp"
 #include "../core/error.hpp"
-#include "../model.hpp"
+#include "../core/param.hpp"
 
 namespace hcnn {
 
