@@ -248,9 +248,9 @@ void copy_blobs(From& from, To& to, SourceLayer&& source_layer, const char* who)
     pairs.emplace_back(match->param, p);
   }
   // Through host memory, so the two models may differ in backend and element type.
-  for (auto [from_param, to_param] : pairs)
-    read_on_host(from_param->value, [&](auto values) {
-      write_on_host(to_param->value, [&](auto blob) { std::copy(values.begin(), values.end(), blob.begin()); });
+  for (const auto& pair : pairs)  // not a structured binding: clang 14 cannot capture one
+    read_on_host(pair.first->value, [&](auto values) {
+      write_on_host(pair.second->value, [&](auto blob) { std::copy(values.begin(), values.end(), blob.begin()); });
     });
 }
 }  // namespace detail

@@ -52,10 +52,10 @@ template <class T>
 // "layer 'fc6' weight holds nan at index 17"; nothing when all are finite.
 template <class NamedParams>
 [[nodiscard]] std::optional<std::string> non_finite_parameter(const NamedParams& params) {
-  for (const auto& [layer, param] : params) {
-    auto found = read_on_host(param->value, [&](auto values) -> std::optional<std::string> {
+  for (const auto& named : params) {  // not a structured binding: clang 14 cannot capture one
+    auto found = read_on_host(named.param->value, [&](auto values) -> std::optional<std::string> {
       if (const auto at = first_non_finite(values))
-        return "layer '" + layer + "' " + param->name + " " + non_finite_text(double(values[*at]), *at);
+        return "layer '" + named.layer + "' " + named.param->name + " " + non_finite_text(double(values[*at]), *at);
       return std::nullopt;
     });
     if (found) return found;
