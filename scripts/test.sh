@@ -25,5 +25,5 @@ cmake -S . -B build-fuzz -DCMAKE_CXX_COMPILER=clang++ -DHCNN_BUILD_FUZZERS=ON -D
 cmake --build build-fuzz -j2
 
 ctest --test-dir build-fuzz --output-on-failure -j2 -L fuzz
-ctest --test-dir build-asan --output-on-failure -j2 -LE "consumer|compile_fail|experiment|gpu"
+ctest --test-dir build-asan --output-on-failure -j2 -LE "consumer|compile_fail|experiment|gpu|cuda"
 ctest --test-dir build --output-on-failure -j2
