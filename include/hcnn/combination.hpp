@@ -204,7 +204,8 @@ class BaseModels {
   // Runs base I alone on its centre crop.
   template <std::size_t I>
   void forward_one(const T* x, int n, Mode mode) {
-    get<I>().forward_with(n, mode, [&](T* input) { centre_crop<SharedInput, Base<I>::input_shape, Backend>(x, n, input); });
+    get<I>().forward_with(n, mode,
+                          [&](T* input) { centre_crop<SharedInput, Base<I>::input_shape, Backend>(x, n, input); });
   }
 
   void append_parameters(std::vector<NamedParam<T, Backend>>& all) {

@@ -147,7 +147,8 @@ class Model<N, Backend, T> {
 
   // The same on a raw buffer of n samples in N,C,H,W order, in the backend's memory.
   const Tensor<T, Backend>& forward(const T* x, int n, Mode mode = Mode::test) {
-    return forward_with<0>(n, mode, [&](T* input) { copy_values(Backend{}, x, std::size_t(n) * input_shape.size(), input); });
+    return forward_with<0>(n, mode,
+                           [&](T* input) { copy_values(Backend{}, x, std::size_t(n) * input_shape.size(), input); });
   }
 
   // Runs layers [From, depth) on n samples whose input to layer From `write(T*)` puts in

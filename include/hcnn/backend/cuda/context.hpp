@@ -30,13 +30,9 @@ class Context {
     // asked for by set_tf32, or by NVIDIA_TF32_OVERRIDE in the environment).
     HCNN_CUBLAS_CHECK(cublasSetMathMode(cublas_, CUBLAS_DEFAULT_MATH));
   }
+  // Lives as long as its thread's process (context() below), so it has no destructor.
   Context(const Context&) = delete;
   Context& operator=(const Context&) = delete;
-  ~Context() {
-    cublasDestroy(cublas_);
-    cudnnDestroy(cudnn_);
-    cudaStreamDestroy(stream_);
-  }
 
   [[nodiscard]] cudaStream_t stream() const { return stream_; }
   [[nodiscard]] cudnnHandle_t cudnn() const { return cudnn_; }
