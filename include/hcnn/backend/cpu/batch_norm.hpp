@@ -66,20 +66,22 @@ struct LayerImpl<BatchNorm<Act, Eps, Maf>, In, T, Cpu> {
       }
       const T a = params_[scale].value[c] * inv_std_[c];
       const T b = params_[bias].value[c] - a * mean_[c];
-      for (int s = 0; s < n; ++s) channel(out, s, c) = a * channel(in, s, c) + b;
+      for (int s = 0; s < n; ++s) {
+        channel(out, s, c) = a * channel(in, s, c) + b;
+        cpu::activate<Act>(at(out, s, c), plane);  // while the plane is in cache
+      }
     }
     if (training_) params_[factor].value[0] = maf * stored + T{1};
-    cpu::activate<Act>(out, std::size_t(n) * In.size());
   }
 
   void backward(const T* in, const T* out, T* dout, T* din, int n, T*) {
-    cpu::activate_backward<Act>(out, dout, std::size_t(n) * In.size());
     const T m = T(double(n) * plane);
 #pragma omp parallel for schedule(static) if (long{n} * In.size() > 65536)
     for (int c = 0; c < In.c; ++c) {
       const T mean = mean_[c], inv_std = inv_std_[c];
       T dy_sum{0}, dy_xhat_sum{0};
       for (int s = 0; s < n; ++s) {
+        cpu::activate_backward<Act>(at(out, s, c), at(dout, s, c), plane);
         const auto dy = channel(dout, s, c);
         dy_sum += dy.sum();
         dy_xhat_sum += (dy * (channel(in, s, c) - mean)).sum() * inv_std;
@@ -101,8 +103,10 @@ struct LayerImpl<BatchNorm<Act, Eps, Maf>, In, T, Cpu> {
   }
 
  private:
-  static auto channel(T* p, int s, int c) { return cpu::ArrayMap<T>(p + s * In.size() + c * plane, plane); }
-  static auto channel(const T* p, int s, int c) { return cpu::ConstArrayMap<T>(p + s * In.size() + c * plane, plane); }
+  template <class P>
+  static P* at(P* p, int s, int c) { return p + s * In.size() + c * plane; }
+  static auto channel(T* p, int s, int c) { return cpu::ArrayMap<T>(at(p, s, c), plane); }
+  static auto channel(const T* p, int s, int c) { return cpu::ConstArrayMap<T>(at(p, s, c), plane); }
 
   Buffer<T, Cpu> mean_, inv_std_;  // what the last forward pass normalised with
   bool training_ = false;

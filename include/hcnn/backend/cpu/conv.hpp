@@ -202,13 +202,18 @@ struct LayerImpl<Conv<Out, K, S, P, G, Act>, In, T, Cpu> {
   }
 
   void backward_winograd(const T* in, const T* out, T* dout, T* din, int n, T* ws) {
-    // The gradient before the activation, in place, and the bias gradient in sample order.
-    cpu::for_each_sample(n, cpu::lanes(n), [&](int s, int) {
-      cpu::activate_backward<Act>(out + s * out_shape.size(), dout + s * out_shape.size(), out_shape.size());
-    });
-    cpu::VectorMap<T> dbias(params_[1].grad.data(), Out);
-    dbias.setZero();
-    for (int s = 0; s < n; ++s) dbias += cpu::ConstMatrixMap<T>(dout + s * out_shape.size(), Out, positions).rowwise().sum();
+    // The gradient before the activation, in place, and the bias gradient in sample order, in
+    // one pass over the output gradient, channels on parallel threads.
+#pragma omp parallel for schedule(static) if (long{n} * out_shape.size() > 65536)
+    for (int o = 0; o < Out; ++o) {
+      T sum{0};
+      for (int s = 0; s < n; ++s) {
+        const std::size_t at = s * out_shape.size() + std::size_t(o) * positions;
+        cpu::activate_backward<Act>(out + at, dout + at, positions);
+        sum += cpu::ConstArrayMap<T>(dout + at, positions).sum();
+      }
+      params_[1].grad[o] = sum;
+    }
 
     // The weight gradient: each lane sums its blocks' products into its own transformed
     // gradient; the lanes are added in lane order (deterministic), then transformed back.

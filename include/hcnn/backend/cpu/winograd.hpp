@@ -36,10 +36,12 @@ constexpr int tiles_per_sample(int out_h, int out_w) { return ((out_h + 1) / 2) 
 // were as fast as any; smaller blocks lose GEMM width, larger ones the cache.
 constexpr int block_tiles(int in, int out) { return std::clamp((1 << 14) / (in + out), 32, 256); }
 
-// The weight gradient's products sum over the tiles (D[e] V[e]^T, out x tiles x in), so its
-// blocks are longer: each block adds into the whole out x in gradient, which for wide layers
-// is large (16 MB for 512 x 512) and for narrow ones a few registers' worth.
-constexpr int weight_block_tiles(int in, int out) { return std::clamp((1 << 16) / (in + out), 64, 2048); }
+// The weight gradient's products sum over the tiles (D[e] V[e]^T, out x tiles x in): each
+// block adds into the whole out x in gradient, which for wide layers is large (16 MB for
+// 512 x 512), so their blocks are at least 64 tiles long. Otherwise the same 1 MB budget: twice
+// it (2^19 values, more than this L2 holds beside the gradient) made the backward pass of
+// SmallVD's 96-channel layers 2x slower (docs/performance.md).
+constexpr int weight_block_tiles(int in, int out) { return std::clamp((1 << 14) / (in + out), 64, 2048); }
 
 // Values one block of `tiles` tiles needs for V (taps x in x tiles) and M or D (taps x out x tiles).
 constexpr std::size_t block_size(int in, int out, int tiles) {
@@ -136,63 +138,93 @@ struct TileCursor {
   }
 };
 
+// The input and output-gradient transforms read a tile row's columns split into even and odd
+// ones, so that tile k's columns 2k .. 2k + 3 are e[k], o[k], e[k + 1], o[k + 1]: contiguous,
+// and the loop over a row's tiles vectorises (with the columns interleaved GCC does not
+// vectorise it). No row goes through memcpy or memset: their calls on rows of a few dozen
+// values took a third of the transforms' time.
+
+template <class T>
+void deinterleave(const T* __restrict x, T* __restrict even, T* __restrict odd, int pairs) {
+  for (int i = 0; i < pairs; ++i) {
+    even[i] = x[2 * i];
+    odd[i] = x[2 * i + 1];
+  }
+}
+
+// For each of `count` rows: even[r][i] = x_r(first + 2i), odd[r][i] = x_r(first + 2i + 1) for
+// i < pairs, where x_r(j) is rows[r][j] inside [0, width) and 0 outside (the padding);
+// rows[r] == nullptr is a row of padding. even[r] is even + r * stride, odd[r] likewise.
+template <class T>
+void split_rows(const T* const* rows, int count, int width, int first, T* even, T* odd, int stride, int pairs) {
+  // Pairs [lo, hi) lie inside a row: first + 2i >= 0 and first + 2i + 1 < width.
+  const int lo = std::clamp((1 - first) / 2, 0, pairs);
+  const int hi = std::clamp(first >= width - 1 ? 0 : (width - first) / 2, lo, pairs);
+  for (int r = 0; r < count; ++r) {
+    const T* row = rows[r];
+    T* e = even + std::size_t(r) * stride;
+    T* o = odd + std::size_t(r) * stride;
+    if (row == nullptr) {
+      for (int i = 0; i < pairs; ++i) e[i] = o[i] = T{0};
+      continue;
+    }
+    const auto x = [&](int j) { return j >= 0 && j < width ? row[j] : T{0}; };
+    for (int i = 0; i < lo; ++i) e[i] = x(first + 2 * i), o[i] = x(first + 2 * i + 1);
+    deinterleave(row + (first + 2 * lo), e + lo, o + lo, hi - lo);
+    for (int i = hi; i < pairs; ++i) e[i] = x(first + 2 * i), o[i] = x(first + 2 * i + 1);
+  }
+}
+
+// V's taps of `run` tiles in a row, from the split input rows under them (rows of `stride`):
+// tap (r, s) of tile k, at v[(4r + s) * v_tap + k], is (B^T d B)[r][s], B^T = [1 0 -1 0;
+// 0 1 1 0; 0 -1 1 0; 0 1 0 -1].
+template <class T>
+void input_tiles(const T* even, const T* odd, int stride, T* v, std::size_t v_tap, int run) {
+#pragma omp simd
+  for (int k = 0; k < run; ++k) {
+    T q[4][4];  // B^T d: q[r][s] at column 2k + s
+    for (int s = 0; s < 4; ++s) {
+      const T* column = ((s & 1) != 0 ? odd : even) + k + (s >> 1);
+      const T d0 = column[0], d1 = column[stride], d2 = column[2 * stride], d3 = column[3 * stride];
+      q[0][s] = d0 - d2;
+      q[1][s] = d1 + d2;
+      q[2][s] = d2 - d1;
+      q[3][s] = d1 - d3;
+    }
+    for (int r = 0; r < 4; ++r) {
+      v[(r * 4 + 0) * v_tap + k] = q[r][0] - q[r][2];
+      v[(r * 4 + 1) * v_tap + k] = q[r][1] + q[r][2];
+      v[(r * 4 + 2) * v_tap + k] = q[r][2] - q[r][1];
+      v[(r * 4 + 3) * v_tap + k] = q[r][1] - q[r][3];
+    }
+  }
+}
+
 // V[e][c][b] = (B^T d B)[e] for tiles [first, first + count) of the batch x (pad `pad`), tiled
-// as an out_h x out_w output is. B^T = [1 0 -1 0; 0 1 1 0; 0 -1 1 0; 0 1 0 -1]. Channel by
-// channel and a tile row at a time: the four input rows under the row, zero-padded, are
-// combined (B^T d, contiguous and vectorised), then each tile's four columns of them (d B).
+// as an out_h x out_w output is: channel by channel, a tile row at a time.
 template <class T>
 void transform_input(const T* x, const Maps& in, int pad, int out_h, int out_w, long first, int count, T* V) {
   const int tiles_w = (out_w + 1) / 2;
   const int tiles = tiles_per_sample(out_h, out_w);
   const std::size_t plane = std::size_t(in.height) * in.width;
   const std::size_t v_tap = std::size_t(in.channels) * count;  // from one tap's V to the next
-  const int padded_w = 2 * tiles_w + 2;  // input columns -pad .. 2 * tiles_w + 1 - pad
+  const int half_w = tiles_w + 1;  // pairs of padded columns under a tile row
   thread_local std::vector<T> scratch;
-  scratch.resize(std::size_t(8) * padded_w);
-  T* d = scratch.data();                 // 4 input rows
-  T* q = d + std::size_t(4) * padded_w;  // B^T d
+  scratch.resize(std::size_t(8) * half_w);
+  T* even = scratch.data();  // the four input rows' even columns, rows of half_w
+  T* odd = even + std::size_t(4) * half_w;
   for (int c = 0; c < in.channels; ++c) {
     TileCursor at(first, tiles, tiles_w);
     for (int b = 0; b < count;) {
       const int run = std::min(count - b, tiles_w - at.col);  // tiles left in this tile row
       const T* map = x + std::size_t(at.sample) * in.sample + c * plane;
-      const int j0 = 2 * at.col, j1 = 2 * (at.col + run) + 2;  // padded columns the run reads
-      const int lo = std::clamp(pad, j0, j1), hi = std::clamp(pad + in.width, lo, j1);
+      const T* rows[4];
       for (int r = 0; r < 4; ++r) {
-        T* row = d + std::size_t(r) * padded_w;
         const int y = at.row * 2 - pad + r;
-        if (y < 0 || y >= in.height) {
-          std::fill(row + j0, row + j1, T{0});
-          continue;
-        }
-        std::fill(row + j0, row + lo, T{0});
-        std::copy(map + std::size_t(y) * in.width + (lo - pad), map + std::size_t(y) * in.width + (hi - pad), row + lo);
-        std::fill(row + hi, row + j1, T{0});
+        rows[r] = y >= 0 && y < in.height ? map + std::size_t(y) * in.width : nullptr;
       }
-      // __restrict: the rows do not overlap, which lets the compiler vectorise these loops.
-      const T *__restrict d0 = d, *__restrict d1 = d + padded_w, *__restrict d2 = d1 + padded_w,
-                          *__restrict d3 = d2 + padded_w;
-      T *__restrict q0 = q, *__restrict q1 = q + padded_w, *__restrict q2 = q1 + padded_w,
-                    *__restrict q3 = q2 + padded_w;
-      for (int j = j0; j < j1; ++j) {
-        q0[j] = d0[j] - d2[j];
-        q1[j] = d1[j] + d2[j];
-        q2[j] = d2[j] - d1[j];
-        q3[j] = d1[j] - d3[j];
-      }
-      T* v = V + std::size_t(c) * count + b;
-      for (int r = 0; r < 4; ++r) {
-        const T* __restrict qr = q + std::size_t(r) * padded_w + j0;
-        T *__restrict v0 = v + (r * 4 + 0) * v_tap, *__restrict v1 = v + (r * 4 + 1) * v_tap,
-                      *__restrict v2 = v + (r * 4 + 2) * v_tap, *__restrict v3 = v + (r * 4 + 3) * v_tap;
-        for (int k = 0; k < run; ++k) {
-          const T c0 = qr[2 * k], c1 = qr[2 * k + 1], c2 = qr[2 * k + 2], c3 = qr[2 * k + 3];
-          v0[k] = c0 - c2;
-          v1[k] = c1 + c2;
-          v2[k] = c2 - c1;
-          v3[k] = c1 - c3;
-        }
-      }
+      split_rows(rows, 4, in.width, 2 * at.col - pad, even, odd, half_w, run + 1);
+      input_tiles(even, odd, half_w, V + std::size_t(c) * count + b, v_tap, run);
       b += run;
       at.advance(run);
     }
@@ -259,60 +291,56 @@ void convolve_tiles(const T* x, const Maps& in, int pad, const T* U, const Maps&
 // The weight gradient. The output is linear in u = G g G^T: y = A^T (u .* v) A, so
 // dL/du = (A dy A^T) .* v for each tile, summed over tiles, and dL/dg = G^T (dL/du) G.
 
+// D's taps of `run` tiles in a row of the output gradient, from its two split rows (rows of
+// `stride`): tap (r, s) of tile k, at d[(4r + s) * d_tap + k], is (A g A^T)[r][s], A = [1 0;
+// 1 1; 1 -1; 0 -1].
+template <class T>
+void output_gradient_tiles(const T* even, const T* odd, int stride, T* d, std::size_t d_tap, int run) {
+#pragma omp simd
+  for (int k = 0; k < run; ++k) {
+    T t[4][2];  // A g: t[r][s] at column 2k + s
+    for (int s = 0; s < 2; ++s) {
+      const T* column = (s != 0 ? odd : even) + k;
+      const T g0 = column[0], g1 = column[stride];
+      t[0][s] = g0;
+      t[1][s] = g0 + g1;
+      t[2][s] = g0 - g1;
+      t[3][s] = -g1;
+    }
+    for (int r = 0; r < 4; ++r) {
+      d[(r * 4 + 0) * d_tap + k] = t[r][0];
+      d[(r * 4 + 1) * d_tap + k] = t[r][0] + t[r][1];
+      d[(r * 4 + 2) * d_tap + k] = t[r][0] - t[r][1];
+      d[(r * 4 + 3) * d_tap + k] = -t[r][1];
+    }
+  }
+}
+
 // D[e][o][b] = (A dy A^T)[e] for the output-gradient tiles [first, first + count); the values
 // of an overhanging tile outside the map are 0 (those outputs do not exist). As in
-// transform_input, a tile row at a time: its two rows of dy, zero-padded, combined (A dy), then
-// each tile's two columns of them.
+// transform_input, channel by channel, a tile row at a time.
 template <class T>
 void transform_output_gradient(const T* dy, const Maps& out, long first, int count, T* D) {
   const int tiles_w = (out.width + 1) / 2;
   const int tiles = tiles_per_sample(out.height, out.width);
   const std::size_t plane = std::size_t(out.height) * out.width;
   const std::size_t d_tap = std::size_t(out.channels) * count;
-  const int padded_w = 2 * tiles_w;
   thread_local std::vector<T> scratch;
-  scratch.resize(std::size_t(6) * padded_w);
-  T* g = scratch.data();                 // the two rows of dy
-  T* t = g + std::size_t(2) * padded_w;  // A dy: g0, g0 + g1, g0 - g1, -g1
+  scratch.resize(std::size_t(4) * tiles_w);
+  T* even = scratch.data();  // the two rows' even columns, rows of tiles_w
+  T* odd = even + std::size_t(2) * tiles_w;
   for (int o = 0; o < out.channels; ++o) {
     TileCursor at(first, tiles, tiles_w);
     for (int b = 0; b < count;) {
       const int run = std::min(count - b, tiles_w - at.col);
       const T* map = dy + std::size_t(at.sample) * out.sample + o * plane;
-      const int j0 = 2 * at.col, j1 = 2 * (at.col + run);
-      const int hi = std::min(j1, out.width);
+      const T* rows[2];
       for (int r = 0; r < 2; ++r) {
-        T* row = g + std::size_t(r) * padded_w;
         const int y = at.row * 2 + r;
-        if (y >= out.height) {
-          std::fill(row + j0, row + j1, T{0});
-          continue;
-        }
-        std::copy(map + std::size_t(y) * out.width + j0, map + std::size_t(y) * out.width + hi, row + j0);
-        std::fill(row + hi, row + j1, T{0});
+        rows[r] = y < out.height ? map + std::size_t(y) * out.width : nullptr;
       }
-      const T *__restrict g0 = g, *__restrict g1 = g + padded_w;
-      T *__restrict t0 = t, *__restrict t1 = t + padded_w, *__restrict t2 = t1 + padded_w,
-                    *__restrict t3 = t2 + padded_w;
-      for (int j = j0; j < j1; ++j) {
-        t0[j] = g0[j];
-        t1[j] = g0[j] + g1[j];
-        t2[j] = g0[j] - g1[j];
-        t3[j] = -g1[j];
-      }
-      T* d = D + std::size_t(o) * count + b;
-      for (int r = 0; r < 4; ++r) {
-        const T* __restrict tr = t + std::size_t(r) * padded_w + j0;
-        T *__restrict d0 = d + (r * 4 + 0) * d_tap, *__restrict d1 = d + (r * 4 + 1) * d_tap,
-                      *__restrict d2 = d + (r * 4 + 2) * d_tap, *__restrict d3 = d + (r * 4 + 3) * d_tap;
-        for (int k = 0; k < run; ++k) {
-          const T c0 = tr[2 * k], c1 = tr[2 * k + 1];
-          d0[k] = c0;
-          d1[k] = c0 + c1;
-          d2[k] = c0 - c1;
-          d3[k] = -c1;
-        }
-      }
+      split_rows(rows, 2, out.width, 2 * at.col, even, odd, tiles_w, run);
+      output_gradient_tiles(even, odd, tiles_w, D + std::size_t(o) * count + b, d_tap, run);
       b += run;
       at.advance(run);
     }
