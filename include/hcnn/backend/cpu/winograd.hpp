@@ -138,65 +138,46 @@ struct TileCursor {
   }
 };
 
-// The input and output-gradient transforms read a tile row's columns split into even and odd
-// ones, so that tile k's columns 2k .. 2k + 3 are e[k], o[k], e[k + 1], o[k + 1]: contiguous,
-// and the loop over a row's tiles vectorises (with the columns interleaved GCC does not
-// vectorise it). No row goes through memcpy or memset: their calls on rows of a few dozen
-// values took a third of the transforms' time.
+// The input and output-gradient transforms work a tile row at a time, in rows of scratch
+// indexed by padded column. A row's padding columns are zeroed once per call and never
+// written, and rows above or below the map read a row of zeros, so the rows need no copies
+// (memcpy and memset calls on rows of a few dozen values took a third of the transforms'
+// time). Their inner loops are functions of their own: GCC vectorises a loop over __restrict
+// parameters, but not the same loop over __restrict locals.
 
+// The same row of zeros for every padding row: at least `width` values.
 template <class T>
-void deinterleave(const T* __restrict x, T* __restrict even, T* __restrict odd, int pairs) {
-  for (int i = 0; i < pairs; ++i) {
-    even[i] = x[2 * i];
-    odd[i] = x[2 * i + 1];
+const T* zero_row(int width) {
+  thread_local std::vector<T> zeros;
+  if (zeros.size() < std::size_t(width)) zeros.assign(std::size_t(width), T{0});
+  return zeros.data();
+}
+
+// q0..q3 = B^T d for `n` columns of four input rows d0..d3 (which may be the same row of
+// zeros), B^T = [1 0 -1 0; 0 1 1 0; 0 -1 1 0; 0 1 0 -1].
+template <class T>
+void input_rows(const T* d0, const T* d1, const T* d2, const T* d3, T* __restrict q0, T* __restrict q1,
+                T* __restrict q2, T* __restrict q3, int n) {
+  for (int j = 0; j < n; ++j) {
+    q0[j] = d0[j] - d2[j];
+    q1[j] = d1[j] + d2[j];
+    q2[j] = d2[j] - d1[j];
+    q3[j] = d1[j] - d3[j];
   }
 }
 
-// For each of `count` rows: even[r][i] = x_r(first + 2i), odd[r][i] = x_r(first + 2i + 1) for
-// i < pairs, where x_r(j) is rows[r][j] inside [0, width) and 0 outside (the padding);
-// rows[r] == nullptr is a row of padding. even[r] is even + r * stride, odd[r] likewise.
+// (q B)[0..3] of one row q of B^T d for `run` tiles (tile k's columns are q[2k .. 2k + 3]),
+// to v0..v3. q_2 is q + 2: read as a second pair of columns, GCC vectorises the loop, which
+// it does not for overlapping groups of four columns.
 template <class T>
-void split_rows(const T* const* rows, int count, int width, int first, T* even, T* odd, int stride, int pairs) {
-  // Pairs [lo, hi) lie inside a row: first + 2i >= 0 and first + 2i + 1 < width.
-  const int lo = std::clamp((1 - first) / 2, 0, pairs);
-  const int hi = std::clamp(first >= width - 1 ? 0 : (width - first) / 2, lo, pairs);
-  for (int r = 0; r < count; ++r) {
-    const T* row = rows[r];
-    T* e = even + std::size_t(r) * stride;
-    T* o = odd + std::size_t(r) * stride;
-    if (row == nullptr) {
-      for (int i = 0; i < pairs; ++i) e[i] = o[i] = T{0};
-      continue;
-    }
-    const auto x = [&](int j) { return j >= 0 && j < width ? row[j] : T{0}; };
-    for (int i = 0; i < lo; ++i) e[i] = x(first + 2 * i), o[i] = x(first + 2 * i + 1);
-    deinterleave(row + (first + 2 * lo), e + lo, o + lo, hi - lo);
-    for (int i = hi; i < pairs; ++i) e[i] = x(first + 2 * i), o[i] = x(first + 2 * i + 1);
-  }
-}
-
-// V's taps of `run` tiles in a row, from the split input rows under them (rows of `stride`):
-// tap (r, s) of tile k, at v[(4r + s) * v_tap + k], is (B^T d B)[r][s], B^T = [1 0 -1 0;
-// 0 1 1 0; 0 -1 1 0; 0 1 0 -1].
-template <class T>
-void input_tiles(const T* even, const T* odd, int stride, T* v, std::size_t v_tap, int run) {
-#pragma omp simd
+void input_columns(const T* __restrict q, const T* __restrict q_2, T* __restrict v0, T* __restrict v1,
+                   T* __restrict v2, T* __restrict v3, int run) {
   for (int k = 0; k < run; ++k) {
-    T q[4][4];  // B^T d: q[r][s] at column 2k + s
-    for (int s = 0; s < 4; ++s) {
-      const T* column = ((s & 1) != 0 ? odd : even) + k + (s >> 1);
-      const T d0 = column[0], d1 = column[stride], d2 = column[2 * stride], d3 = column[3 * stride];
-      q[0][s] = d0 - d2;
-      q[1][s] = d1 + d2;
-      q[2][s] = d2 - d1;
-      q[3][s] = d1 - d3;
-    }
-    for (int r = 0; r < 4; ++r) {
-      v[(r * 4 + 0) * v_tap + k] = q[r][0] - q[r][2];
-      v[(r * 4 + 1) * v_tap + k] = q[r][1] + q[r][2];
-      v[(r * 4 + 2) * v_tap + k] = q[r][2] - q[r][1];
-      v[(r * 4 + 3) * v_tap + k] = q[r][1] - q[r][3];
-    }
+    const T c0 = q[2 * k], c1 = q[2 * k + 1], c2 = q_2[2 * k], c3 = q_2[2 * k + 1];
+    v0[k] = c0 - c2;
+    v1[k] = c1 + c2;
+    v2[k] = c2 - c1;
+    v3[k] = c1 - c3;
   }
 }
 
@@ -208,23 +189,28 @@ void transform_input(const T* x, const Maps& in, int pad, int out_h, int out_w, 
   const int tiles = tiles_per_sample(out_h, out_w);
   const std::size_t plane = std::size_t(in.height) * in.width;
   const std::size_t v_tap = std::size_t(in.channels) * count;  // from one tap's V to the next
-  const int half_w = tiles_w + 1;  // pairs of padded columns under a tile row
+  const int padded_w = 2 * tiles_w + 2;  // input columns -pad .. 2 * tiles_w + 1 - pad
   thread_local std::vector<T> scratch;
-  scratch.resize(std::size_t(8) * half_w);
-  T* even = scratch.data();  // the four input rows' even columns, rows of half_w
-  T* odd = even + std::size_t(4) * half_w;
+  scratch.assign(std::size_t(4) * padded_w, T{0});
+  const auto q = [&](int r) { return scratch.data() + std::size_t(r) * padded_w; };  // B^T d
+  const T* zeros = zero_row<T>(in.width);
   for (int c = 0; c < in.channels; ++c) {
     TileCursor at(first, tiles, tiles_w);
     for (int b = 0; b < count;) {
       const int run = std::min(count - b, tiles_w - at.col);  // tiles left in this tile row
       const T* map = x + std::size_t(at.sample) * in.sample + c * plane;
-      const T* rows[4];
+      const int j0 = 2 * at.col, j1 = 2 * (at.col + run) + 2;  // padded columns the run reads
+      const int lo = std::clamp(pad, j0, j1), hi = std::clamp(pad + in.width, lo, j1);  // of them, inside the map
+      const T* d[4];
       for (int r = 0; r < 4; ++r) {
         const int y = at.row * 2 - pad + r;
-        rows[r] = y >= 0 && y < in.height ? map + std::size_t(y) * in.width : nullptr;
+        d[r] = (y >= 0 && y < in.height ? map + std::size_t(y) * in.width : zeros) + (lo - pad);
       }
-      split_rows(rows, 4, in.width, 2 * at.col - pad, even, odd, half_w, run + 1);
-      input_tiles(even, odd, half_w, V + std::size_t(c) * count + b, v_tap, run);
+      input_rows(d[0], d[1], d[2], d[3], q(0) + lo, q(1) + lo, q(2) + lo, q(3) + lo, hi - lo);
+      T* v = V + std::size_t(c) * count + b;
+      for (int r = 0; r < 4; ++r)
+        input_columns(q(r) + j0, q(r) + j0 + 2, v + (r * 4 + 0) * v_tap, v + (r * 4 + 1) * v_tap,
+                      v + (r * 4 + 2) * v_tap, v + (r * 4 + 3) * v_tap, run);
       b += run;
       at.advance(run);
     }
@@ -291,28 +277,29 @@ void convolve_tiles(const T* x, const Maps& in, int pad, const T* U, const Maps&
 // The weight gradient. The output is linear in u = G g G^T: y = A^T (u .* v) A, so
 // dL/du = (A dy A^T) .* v for each tile, summed over tiles, and dL/dg = G^T (dL/du) G.
 
-// D's taps of `run` tiles in a row of the output gradient, from its two split rows (rows of
-// `stride`): tap (r, s) of tile k, at d[(4r + s) * d_tap + k], is (A g A^T)[r][s], A = [1 0;
-// 1 1; 1 -1; 0 -1].
+// t0..t3 = A g for `n` columns of two rows g0, g1 of the output gradient, A = [1 0; 1 1;
+// 1 -1; 0 -1].
 template <class T>
-void output_gradient_tiles(const T* even, const T* odd, int stride, T* d, std::size_t d_tap, int run) {
-#pragma omp simd
+void output_gradient_rows(const T* g0, const T* g1, T* __restrict t0, T* __restrict t1, T* __restrict t2,
+                          T* __restrict t3, int n) {
+  for (int j = 0; j < n; ++j) {
+    t0[j] = g0[j];
+    t1[j] = g0[j] + g1[j];
+    t2[j] = g0[j] - g1[j];
+    t3[j] = -g1[j];
+  }
+}
+
+// (t A^T)[0..3] of one row t of A g for `run` tiles (tile k's columns are t[2k], t[2k + 1]).
+template <class T>
+void output_gradient_columns(const T* __restrict t, T* __restrict d0, T* __restrict d1, T* __restrict d2,
+                             T* __restrict d3, int run) {
   for (int k = 0; k < run; ++k) {
-    T t[4][2];  // A g: t[r][s] at column 2k + s
-    for (int s = 0; s < 2; ++s) {
-      const T* column = (s != 0 ? odd : even) + k;
-      const T g0 = column[0], g1 = column[stride];
-      t[0][s] = g0;
-      t[1][s] = g0 + g1;
-      t[2][s] = g0 - g1;
-      t[3][s] = -g1;
-    }
-    for (int r = 0; r < 4; ++r) {
-      d[(r * 4 + 0) * d_tap + k] = t[r][0];
-      d[(r * 4 + 1) * d_tap + k] = t[r][0] + t[r][1];
-      d[(r * 4 + 2) * d_tap + k] = t[r][0] - t[r][1];
-      d[(r * 4 + 3) * d_tap + k] = -t[r][1];
-    }
+    const T c0 = t[2 * k], c1 = t[2 * k + 1];
+    d0[k] = c0;
+    d1[k] = c0 + c1;
+    d2[k] = c0 - c1;
+    d3[k] = -c1;
   }
 }
 
@@ -325,22 +312,27 @@ void transform_output_gradient(const T* dy, const Maps& out, long first, int cou
   const int tiles = tiles_per_sample(out.height, out.width);
   const std::size_t plane = std::size_t(out.height) * out.width;
   const std::size_t d_tap = std::size_t(out.channels) * count;
+  const int padded_w = 2 * tiles_w;
   thread_local std::vector<T> scratch;
-  scratch.resize(std::size_t(4) * tiles_w);
-  T* even = scratch.data();  // the two rows' even columns, rows of tiles_w
-  T* odd = even + std::size_t(2) * tiles_w;
+  scratch.assign(std::size_t(4) * padded_w, T{0});
+  const auto t = [&](int r) { return scratch.data() + std::size_t(r) * padded_w; };  // A dy
+  const T* zeros = zero_row<T>(out.width);
   for (int o = 0; o < out.channels; ++o) {
     TileCursor at(first, tiles, tiles_w);
     for (int b = 0; b < count;) {
       const int run = std::min(count - b, tiles_w - at.col);
       const T* map = dy + std::size_t(at.sample) * out.sample + o * plane;
-      const T* rows[2];
+      const int j0 = 2 * at.col, hi = std::min(2 * (at.col + run), out.width);
+      const T* g[2];
       for (int r = 0; r < 2; ++r) {
         const int y = at.row * 2 + r;
-        rows[r] = y < out.height ? map + std::size_t(y) * out.width : nullptr;
+        g[r] = (y < out.height ? map + std::size_t(y) * out.width : zeros) + j0;
       }
-      split_rows(rows, 2, out.width, 2 * at.col, even, odd, tiles_w, run);
-      output_gradient_tiles(even, odd, tiles_w, D + std::size_t(o) * count + b, d_tap, run);
+      output_gradient_rows(g[0], g[1], t(0) + j0, t(1) + j0, t(2) + j0, t(3) + j0, hi - j0);
+      T* d = D + std::size_t(o) * count + b;
+      for (int r = 0; r < 4; ++r)
+        output_gradient_columns(t(r) + j0, d + (r * 4 + 0) * d_tap, d + (r * 4 + 1) * d_tap, d + (r * 4 + 2) * d_tap,
+                                d + (r * 4 + 3) * d_tap, run);
       b += run;
       at.advance(run);
     }
