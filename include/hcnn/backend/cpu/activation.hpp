@@ -16,14 +16,6 @@ void activate(T* y, std::size_t count) {
   }
 }
 
-// One value: what a fused epilogue (backend/cpu/winograd.hpp's store) applies as it writes.
-// A NaN stays a NaN, so non-finite outputs are still caught downstream.
-template <class Act, class T>
-T activate_one(T v) {
-  if constexpr (std::same_as<Act, ReLU>) return v < T{0} ? T{0} : v;
-  return v;
-}
-
 // Turns dL/dy into dL/d(pre-activation), in place, from the activation's output y.
 template <class Act, class T>
 void activate_backward(const T* y, T* dy, std::size_t count) {

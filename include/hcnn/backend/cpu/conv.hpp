@@ -192,11 +192,8 @@ struct LayerImpl<Conv<Out, K, S, P, G, Act>, In, T, Cpu> {
       for (int g = 0; g < G; ++g) {
         cpu::winograd::convolve_tiles(in + g * in_group * in_plane, input_maps, P, ws + g * group_transformed,
                                       output_maps, first, count, V, M,
-                                      [&](long s, int o, int r, int c, const T* values, int width) {
-                                        o += g * out_group;
-                                        T* y = out + s * out_shape.size() + o * positions + r * out_shape.w + c;
-                                        for (int i = 0; i < width; ++i) y[i] = cpu::activate_one<Act>(values[i] + bias[o]);
-                                      });
+                                      cpu::winograd::Destination<T>{out + g * out_group * positions, out_shape.size(),
+                                                                    bias + g * out_group, std::same_as<Act, ReLU>});
       }
     }, block, ws + transformed_size, block_size);
   }
@@ -247,10 +244,7 @@ struct LayerImpl<Conv<Out, K, S, P, G, Act>, In, T, Cpu> {
       for (int g = 0; g < G; ++g) {
         cpu::winograd::convolve_tiles(dout + g * out_group * positions, output_maps, 2 - P,
                                       ws + g * group_transformed, input_maps, first, count, V, M,
-                                      [&](long s, int c, int r, int col, const T* values, int width) {
-                                        std::copy_n(values, width,
-                                                    din + s * In.size() + (g * in_group + c) * in_plane + r * In.w + col);
-                                      });
+                                      cpu::winograd::Destination<T>{din + g * in_group * in_plane, In.size()});
       }
     }, block, ws + transformed_size, block_size);
   }

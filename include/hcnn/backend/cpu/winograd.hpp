@@ -217,40 +217,73 @@ void transform_input(const T* x, const Maps& in, int pad, int out_h, int out_w, 
   }
 }
 
-// Y = A^T m A for tiles [first, first + count), A^T = [1 1 1 0; 0 1 -1 -1], a tile row at a
-// time: its two output rows are built side by side (vectorised over the tiles), then handed to
-// store(sample, channel, row, first column, values, count), clipped to the map.
-template <class T, class Store>
-void transform_output(const T* M, const Maps& out, long first, int count, Store&& store) {
+// Where the outputs of convolve_tiles go: channel o's row r of sample s starts at
+// data + s * sample + o * height * width + r * width (height and width those of the output
+// maps); bias[o] is added (unless bias is null), then the ReLU applied if relu. Plain data, not
+// a callback, so that the transforms are compiled once per element type, not once per layer.
+template <class T>
+struct Destination {
+  T* data;
+  std::size_t sample;
+  const T* bias = nullptr;
+  bool relu = false;
+};
+
+// The two output rows A^T m A of `run` tiles in a tile row, A^T = [1 1 1 0; 0 1 -1 -1]: tile
+// k's tap (r, c) is m[(4r + c) * m_tap + k]; its outputs go to top and bottom [2k, 2k + 1].
+template <class T>
+void output_rows(const T* m, std::size_t m_tap, T* __restrict top, T* __restrict bottom, int run) {
+  for (int k = 0; k < run; ++k) {
+    T t0[4], t1[4];  // A^T m, column by column
+    for (int c = 0; c < 4; ++c) {
+      const T m0 = m[(0 * 4 + c) * m_tap + k], m1 = m[(1 * 4 + c) * m_tap + k], m2 = m[(2 * 4 + c) * m_tap + k],
+              m3 = m[(3 * 4 + c) * m_tap + k];
+      t0[c] = m0 + m1 + m2;
+      t1[c] = m1 - m2 - m3;
+    }
+    top[2 * k] = t0[0] + t0[1] + t0[2];
+    top[2 * k + 1] = t0[1] - t0[2] - t0[3];
+    bottom[2 * k] = t1[0] + t1[1] + t1[2];
+    bottom[2 * k + 1] = t1[1] - t1[2] - t1[3];
+  }
+}
+
+// y[i] = values[i] + bias, through a ReLU if relu, for i < width.
+template <class T>
+void store_row(const T* __restrict values, T bias, bool relu, T* __restrict y, int width) {
+  if (relu) {
+    for (int i = 0; i < width; ++i) {
+      const T v = values[i] + bias;
+      y[i] = v < T{0} ? T{0} : v;  // a NaN stays a NaN, to be caught downstream
+    }
+  } else {
+    for (int i = 0; i < width; ++i) y[i] = values[i] + bias;
+  }
+}
+
+// Y = A^T m A for tiles [first, first + count), a tile row at a time: its two output rows are
+// built side by side (vectorised over the tiles), then written to `to`, clipped to the map.
+template <class T>
+void transform_output(const T* M, const Maps& out, long first, int count, const Destination<T>& to) {
   const int tiles_w = (out.width + 1) / 2;
   const int tiles = tiles_per_sample(out.height, out.width);
   const std::size_t m_tap = std::size_t(out.channels) * count;
+  const std::size_t plane = std::size_t(out.height) * out.width;
   thread_local std::vector<T> scratch;
   scratch.resize(std::size_t(4) * tiles_w);
-  T* __restrict top = scratch.data();
-  T* __restrict bottom = top + std::size_t(2) * tiles_w;
+  T* top = scratch.data();
+  T* bottom = top + std::size_t(2) * tiles_w;
   for (int o = 0; o < out.channels; ++o) {
+    const T bias = to.bias != nullptr ? to.bias[o] : T{0};
     TileCursor at(first, tiles, tiles_w);
     for (int b = 0; b < count;) {
       const int run = std::min(count - b, tiles_w - at.col);
-      const T* __restrict m = M + std::size_t(o) * count + b;
-      for (int k = 0; k < run; ++k) {
-        T t0[4], t1[4];  // A^T m, column by column
-        for (int c = 0; c < 4; ++c) {
-          const T m0 = m[(0 * 4 + c) * m_tap + k], m1 = m[(1 * 4 + c) * m_tap + k], m2 = m[(2 * 4 + c) * m_tap + k],
-                  m3 = m[(3 * 4 + c) * m_tap + k];
-          t0[c] = m0 + m1 + m2;
-          t1[c] = m1 - m2 - m3;
-        }
-        top[2 * k] = t0[0] + t0[1] + t0[2];
-        top[2 * k + 1] = t0[1] - t0[2] - t0[3];
-        bottom[2 * k] = t1[0] + t1[1] + t1[2];
-        bottom[2 * k + 1] = t1[1] - t1[2] - t1[3];
-      }
+      output_rows(M + std::size_t(o) * count + b, m_tap, top, bottom, run);
       const int y0 = at.row * 2, x0 = at.col * 2;
       const int width = std::min(2 * run, out.width - x0);
-      store(at.sample, o, y0, x0, static_cast<const T*>(top), width);
-      if (y0 + 1 < out.height) store(at.sample, o, y0 + 1, x0, static_cast<const T*>(bottom), width);
+      T* y = to.data + std::size_t(at.sample) * to.sample + o * plane + std::size_t(y0) * out.width + x0;
+      store_row(top, bias, to.relu, y, width);
+      if (y0 + 1 < out.height) store_row(bottom, bias, to.relu, y + out.width, width);
       b += run;
       at.advance(run);
     }
@@ -258,12 +291,11 @@ void transform_output(const T* M, const Maps& out, long first, int count, Store&
 }
 
 // Convolves tiles [first, first + count) of the batch: x (pad `pad`) with the transformed
-// weights U (taps x out.channels x in.channels), handing the outputs to store(sample, channel,
-// row, first column, values, count) a row segment at a time. V and M hold block_size(...)
+// weights U (taps x out.channels x in.channels), into `to`. V and M hold block_size(...)
 // values between them.
-template <class T, class Store>
+template <class T>
 void convolve_tiles(const T* x, const Maps& in, int pad, const T* U, const Maps& out, long first, int count, T* V,
-                    T* M, Store&& store) {
+                    T* M, const Destination<T>& to) {
   transform_input(x, in, pad, out.height, out.width, first, count, V);
   const std::size_t v_tap = std::size_t(in.channels) * count, m_tap = std::size_t(out.channels) * count;
   for (int e = 0; e < taps; ++e) {
@@ -271,7 +303,7 @@ void convolve_tiles(const T* x, const Maps& in, int pad, const T* U, const Maps&
         ConstMatrixMap<T>(U + std::size_t(e) * out.channels * in.channels, out.channels, in.channels) *
         ConstMatrixMap<T>(V + e * v_tap, in.channels, count);
   }
-  transform_output(M, out, first, count, std::forward<Store>(store));
+  transform_output(M, out, first, count, to);
 }
 
 // The weight gradient. The output is linear in u = G g G^T: y = A^T (u .* v) A, so
