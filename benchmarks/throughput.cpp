@@ -1,6 +1,6 @@
 // hcnn_bench_throughput — images/s of CaffeNet and VGG-19 inference (forward) and training step
 // (forward, backward and the SGD update) on the CPU at the given batch sizes, GFLOP/s per
-// layer against the machine's measured FMA peak, and the same networks in libtorch measured in
+// layer (forward and backward) against the machine's measured FMA peak, and the same networks in libtorch measured in
 // the same run, with the ratio hcnn / libtorch (> 1: hcnn is faster).
 //
 //   hcnn_bench_throughput [--net caffenet|vgg19|small|all] [--batch 1,32] [--repeats 3] [--layers]
@@ -284,9 +284,9 @@ void bench_network(const char* name, const std::vector<int>& batches, int repeat
       std::fflush(stdout);
     }
     if (torch_only || !per_layer) continue;
-    if constexpr (!is_combination<N>) {  // per layer: the forward of each weight layer on a real pass's activations
+    if constexpr (!is_combination<N>) {  // per layer: each weight layer on a real pass's activations
       model.forward(x, Mode::test);
-      std::vector<float> out, ws;
+      std::vector<float> out, ws, dout, din;
       const auto names = layer_names<N>();
       model.for_each_layer([&]<std::size_t I>(auto& layer) {
         using L = std::remove_cvref_t<decltype(layer)>;
@@ -296,9 +296,18 @@ void bench_network(const char* name, const std::vector<int>& batches, int repeat
           ws.resize(workspace_elements<float>(layer, batch));
           const double flops = 2.0 * batch * L::spec::template macs<N::template shape_before<I>()>();
           const auto t = median_times({[&] { layer.forward(in, out.data(), batch, Mode::test, ws.data()); }}, repeats);
+          // Backward: the parameter gradients and, but for the first layer, the input gradient
+          // (each as many multiply-adds as the forward pass), from an output gradient of ones.
+          dout.assign(out.size(), 1.0f);
+          din.resize(std::size_t(batch) * N::template shape_before<I>().size());
+          float* input_gradient = I == 0 ? nullptr : din.data();
+          const auto tb = median_times(
+              {[&] { layer.backward(in, out.data(), dout.data(), input_gradient, batch, ws.data()); }}, repeats);
           const double gflops = flops / t[0] * 1e-9;
-          std::printf("  %-9s %-10s batch %3d  %8.2f GFLOP/s  %5.1f %% of peak", name, names[I].c_str(), batch, gflops,
-                      100 * gflops / ceilings.gflops);
+          const double backward_gflops = (I == 0 ? 1 : 2) * flops / tb[0] * 1e-9;
+          std::printf("  %-9s %-10s batch %3d  %8.2f GFLOP/s  %5.1f %% of peak   backward %8.2f GFLOP/s  %5.1f %%", name,
+                      names[I].c_str(), batch, gflops, 100 * gflops / ceilings.gflops, backward_gflops,
+                      100 * backward_gflops / ceilings.gflops);
           if (L::spec::kind != std::string_view("Conv") && batch == 1) {  // fc: the weights stream from memory
             double bytes = 0;
             for (auto& p : layer.params()) bytes += double(p.size()) * sizeof(float);
