@@ -96,6 +96,23 @@ GradientReport check_layer_gradients(int batch, std::uint64_t seed, Mode mode = 
     }
     if (input_gradient != nullptr && dx != dx_first) report = {1.0, call + " gave another input gradient"};
   }
+  // A layer that may compute its input gradient over its output gradient (as Model then
+  // asks) gives the same gradients that way.
+  if constexpr (InPlaceInputGradient<L>) {
+    dout = r;
+    analytic.backward(x.data(), y.data(), dout.data(), dout.data(), batch, ws.data());
+    for (std::size_t i = 0; i < in_size; ++i)
+      if (relative_error(dout[i], dx_first[i]) > 1e-12)
+        report = {1.0, "in place, input[" + std::to_string(i) + "]: " + std::to_string(dout[i]) + " instead of " +
+                           std::to_string(dx_first[i])};
+    std::size_t k = 0;
+    for (auto& p : analytic.params()) {
+      if (!p.learnable) continue;
+      for (std::size_t i = 0; i < p.size(); ++i)
+        if (p.grad[i] != first[k][i]) report = {1.0, "in place, " + p.name + "[" + std::to_string(i) + "] changed"};
+      ++k;
+    }
+  }
   if (report.worst > 0) return report;
   auto reference_loss = [&] { return loss(reference); };
   for (std::size_t i = 0; i < in_size; ++i)

@@ -25,6 +25,11 @@ TEST_CASE("Winograd convolution gradients", "[gradient][conv][winograd]") {
   require_gradients<Conv<4, 3, 1, 0, 2>, Shape{32, 5, 4}>(2);                // groups, no padding
   require_gradients<Conv<2, 3, 1, 2, 1, Identity>, Shape{16, 3, 3}>(2);     // pad 2, no ReLU
   require_gradients<Conv<2, 3, 1, 1>, Shape{16, 1, 1}>(5);                  // one pixel, one tile a sample
+  // Equal input and output shapes: the input gradient may replace the output gradient.
+  static_assert(InPlaceInputGradient<LayerImpl<Conv<16, 3, 1, 1>, Shape{16, 5, 3}, double, Cpu>>);
+  static_assert(!InPlaceInputGradient<LayerImpl<Conv<16, 3, 1, 0>, Shape{16, 5, 3}, double, Cpu>>);
+  require_gradients<Conv<16, 3, 1, 1>, Shape{16, 5, 3}>(3);
+  require_gradients<Conv<32, 3, 1, 1, 2, Identity>, Shape{32, 4, 5}>(2);    // groups, no ReLU
 }
 
 TEST_CASE("FC gradients, also on flattened maps", "[gradient][fc]") {

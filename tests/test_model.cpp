@@ -22,19 +22,22 @@ void randomize(Tensor<typename M::value_type>& x, int n, std::uint64_t seed) {
 
 }  // namespace
 
-TEST_CASE("Whole-network gradients of the mean cross-entropy", "[gradient][model]") {
-  Model<Tiny, Cpu, double> model(5, Init{.weights = Filler::msra(), .classifier = Filler::gaussian(0.3f), .bias = 0.1f});
+// Central differences of the mean cross-entropy against the model's backward pass, for the
+// input and every third element of each blob.
+template <class Network>
+void check_network_gradients(const Init& init, std::size_t blobs) {
+  Model<Network, Cpu, double> model(5, init);
   Tensor<double> x;
   randomize<decltype(model)>(x, 3, 17);
   const std::vector<int> labels{2, 0, 1};
 
-  Model<Tiny, Cpu, double> analytic = model;
+  Model<Network, Cpu, double> analytic = model;
   analytic.forward(x, Mode::train);
   analytic.backward(labels, {.input_gradient = true});
 
   // A copy per evaluation replays the same dropout mask.
-  auto loss = [&](const Model<Tiny, Cpu, double>& m) {
-    Model<Tiny, Cpu, double> copy = m;
+  auto loss = [&](const Model<Network, Cpu, double>& m) {
+    Model<Network, Cpu, double> copy = m;
     copy.forward(x, Mode::train);
     return copy.loss(labels);
   };
@@ -45,7 +48,7 @@ TEST_CASE("Whole-network gradients of the mean cross-entropy", "[gradient][model
                                                     analytic.input_gradient()[i]));
   auto params = model.parameters();
   auto grads = analytic.parameters();
-  REQUIRE(params.size() == 8);
+  REQUIRE(params.size() == blobs);
   for (std::size_t p = 0; p < params.size(); ++p) {
     for (std::size_t i = 0; i < params[p].param->size(); i += 3) {
       const double e = testing::relative_error(testing::central_difference(params[p].param->value[i], model_loss),
@@ -56,6 +59,20 @@ TEST_CASE("Whole-network gradients of the mean cross-entropy", "[gradient][model
     }
   }
   CHECK(worst < 1e-6);
+}
+
+TEST_CASE("Whole-network gradients of the mean cross-entropy", "[gradient][model]") {
+  check_network_gradients<Tiny>(Init{.weights = Filler::msra(), .classifier = Filler::gaussian(0.3f), .bias = 0.1f}, 8);
+}
+
+// Equal-shaped Winograd convolutions compute their input gradient over their output
+// gradient, so the model keeps both in one buffer: here the gradients of the input and of
+// conv1's and conv2's outputs share one buffer, those of pool's and conv3's outputs the other.
+TEST_CASE("Whole-network gradients through layers that work in place", "[gradient][model][winograd]") {
+  using InPlace = Net<Input<16, 5, 4>, Conv<16, 3, 1, 1>, Conv<16, 3, 1, 1, 2>, MaxPool<2, 2>, Conv<16, 3, 1, 1>, FC<3>,
+                      Softmax<3>>;
+  check_network_gradients<InPlace>(Init{.weights = Filler::msra(), .classifier = Filler::gaussian(0.3f), .bias = 0.1f},
+                                   10);
 }
 
 TEST_CASE("Backward from a given output gradient, on a network without a classifier", "[gradient][model]") {

@@ -138,4 +138,13 @@ TEST_CASE("Winograd over several blocks per lane agrees with direct convolution"
   CHECK(scaled_error(dx, dx_ref) < 1e-12);
   CHECK(scaled_error(dw, dw_ref) < 1e-12);
   CHECK(scaled_error(db, db_ref) < 1e-12);
+
+  // The input gradient written over the output gradient, as Model asks of a layer of equal
+  // shapes, in several chunks of samples.
+  static_assert(L::input_gradient_in_place);
+  REQUIRE(L::geometry.in_place_chunk(n) < n);
+  auto shared = dy;
+  layer.backward(x.data(), y.data(), shared.data(), shared.data(), n, ws.data());
+  CHECK(scaled_error(shared, dx_ref) < 1e-12);
+  CHECK(std::equal(dw.begin(), dw.end(), layer.params()[0].grad.begin()));
 }

@@ -2,7 +2,7 @@
 //
 // The network type stays empty; a Model owns the bound layers (with their parameters and
 // gradients), one activation tensor per layer output and two gradient buffers that the
-// backward pass alternates between. Buffers grow on the first batch of a given size and are
+// backward pass alternates between (but across layers that work in place). Buffers grow on the first batch of a given size and are
 // reused afterwards, so a training loop does not allocate. Forward and backward are folds over
 // the layer tuple: no virtual calls and no runtime graph.
 #pragma once
@@ -201,13 +201,13 @@ class Model<N, Backend, T> {
   template <class Write>
   void backward_with(BackwardOptions options, Write&& write) {
     if (batch_ == 0) throw Error("Model: backward called before any forward pass");
-    write(grads_[depth % 2].data());
+    write(gradient_of(depth));
     [[maybe_unused]] const ComputeScope scope;
     backward_below(depth, options);
   }
 
   // dL/d(input) of the last backward pass that asked for it.
-  [[nodiscard]] const T* input_gradient() const { return grads_[0].data(); }
+  [[nodiscard]] const T* input_gradient() const { return grads_[gradient_buffer[0]].data(); }
 
   // The output of layer I (I = depth - 1 is the network output) of the last forward pass.
   template <std::size_t I>
@@ -258,14 +258,15 @@ class Model<N, Backend, T> {
  private:
   void prepare(int n) {
     batch_ = n;
-    std::size_t grad_size = 0;
     [&]<std::size_t... I>(std::index_sequence<I...>) {
       (acts_[I].resize(n, N::template shape_before<I>()), ...);
     }(std::make_index_sequence<depth>{});
     acts_[depth].resize(n, output_shape);
-    for (const auto& a : acts_) grad_size = std::max(grad_size, a.size());
-    grads_[0].ensure(grad_size);
-    grads_[1].ensure(grad_size);
+    std::array<std::size_t, 2> grad_sizes{};
+    for (std::size_t i = 0; i <= depth; ++i)
+      grad_sizes[gradient_buffer[i]] = std::max(grad_sizes[gradient_buffer[i]], acts_[i].size());
+    grads_[0].ensure(grad_sizes[0]);
+    grads_[1].ensure(grad_sizes[1]);
     ensure_workspace(n, Pass::forward);
   }
   // One workspace serves every layer in turn: the largest any of them needs for this pass.
@@ -306,16 +307,30 @@ class Model<N, Backend, T> {
     return I >= trainable_from_ || options.input_gradient;
   }
 
-  // Where layer I writes its input gradient: the gradient buffers alternate by layer index,
-  // so the network input's gradient always ends in grads_[0].
+  // The gradient of acts_[i] lives in grads_[gradient_buffer[i]]. A layer that computes its
+  // input gradient over its output gradient (InPlaceInputGradient) keeps both in one buffer;
+  // across any other layer the two buffers alternate. Each buffer is then only as large as
+  // the gradients it holds: for VGG-19, whose equal-shaped 3x3 convolutions all work in place,
+  // the conv1 maps' size and the conv2_1 input's instead of twice the former.
+  static constexpr std::array<std::uint8_t, depth + 1> gradient_buffer = [] {
+    constexpr auto in_place = []<std::size_t... I>(std::index_sequence<I...>) {
+      return std::array<bool, depth>{InPlaceInputGradient<std::tuple_element_t<I, Layers>>...};
+    }(std::make_index_sequence<depth>{});
+    std::array<std::uint8_t, depth + 1> buffer{};
+    for (std::size_t i = depth; i-- > 0;) buffer[i] = in_place[i] ? buffer[i + 1] : std::uint8_t(1 - buffer[i + 1]);
+    return buffer;
+  }();
+  T* gradient_of(std::size_t i) { return grads_[gradient_buffer[i]].data(); }
+
+  // Where layer I writes its input gradient (null when nothing below needs it).
   template <std::size_t I>
   T* input_grad_of(const BackwardOptions& options) {
     const bool wanted = I > 0 ? visits<I - 1>(options) : options.input_gradient;
-    return wanted ? grads_[I % 2].data() : nullptr;
+    return wanted ? gradient_of(I) : nullptr;
   }
 
   // Runs the visited layers below `top` backwards; the gradient of layer top-1's output is in
-  // grads_[top % 2].
+  // gradient_of(top).
   void backward_below(std::size_t top, const BackwardOptions& options) {
     ensure_workspace(batch_, Pass::backward);  // the lanes of a convolution follow the thread count of now
     [&]<std::size_t... R>(std::index_sequence<R...>) {
@@ -325,8 +340,8 @@ class Model<N, Backend, T> {
   template <std::size_t I>
   void backward_layer(std::size_t top, const BackwardOptions& options) {
     if (I >= top || !visits<I>(options)) return;
-    std::get<I>(layers_).backward(acts_[I].data(), acts_[I + 1].data(), grads_[(I + 1) % 2].data(),
-                                  input_grad_of<I>(options), batch_, workspace_.data());
+    std::get<I>(layers_).backward(acts_[I].data(), acts_[I + 1].data(), gradient_of(I + 1), input_grad_of<I>(options),
+                                  batch_, workspace_.data());
   }
 
   // What the backend sets up while layers compute: on the CPU, denormals flushed to zero

@@ -54,6 +54,12 @@ concept BoundLayer = requires(B b, const B& cb, const T* in, const T* out, T* do
   b.fill(rng, init, last);
 };
 
+// A bound layer whose backward may be given one buffer as both dout and din declares
+// `static constexpr bool input_gradient_in_place = true`; Model then keeps the gradients of
+// its input and output in one buffer (VGG-19's 3x3 convolutions: 308 MB less at batch 32).
+template <class B>
+concept InPlaceInputGradient = requires { requires B::input_gradient_in_place; };
+
 // How many T hold a layer's workspace for either pass over n samples (at least one).
 template <class T, class L>
 [[nodiscard]] std::size_t workspace_elements(const L& layer, int n) {

@@ -6,6 +6,7 @@
 
 #include <algorithm>
 #include <array>
+#include <cassert>
 #include <span>
 
 #include "../../core/layer.hpp"
@@ -63,6 +64,18 @@ struct ConvGeometry {
   constexpr int in_tiles() const { return winograd::tiles_per_sample(in_h, in_w); }
   constexpr winograd::Maps input_maps() const { return {in_group(), in_h, in_w, in_size()}; }
   constexpr winograd::Maps output_maps() const { return {out_group(), out_h, out_w, out_size()}; }
+
+  // Whether backward can write the input gradient over the output gradient (din == dout): by
+  // Winograd, with equal input and output sizes (all of VGG's 3x3 layers but the first of each
+  // stage). The input gradient of a chunk of samples goes to scratch after the lanes' blocks,
+  // then over the chunk's output gradient, which nothing reads any more.
+  constexpr bool input_gradient_in_place() const { return use_winograd() && in_size() == out_size(); }
+  // Samples per chunk: one per lane, or more where a sample has too few tiles to give each
+  // lane a full block (SmallVD's 8x8 maps have 16).
+  int in_place_chunk(int n) const {
+    const int lane_count = lanes(n);
+    return std::min(n, std::max(lane_count, (lane_count * block() + in_tiles() - 1) / in_tiles()));
+  }
 };
 
 // Blocks of at most `most` tiles for n samples: a multiple of the lanes, so that none waits
@@ -99,6 +112,11 @@ inline std::size_t conv_workspace_values(const ConvGeometry& g, int n, Pass pass
   // weight gradient, which runs first in backward: each lane's partial sum and block.
   std::size_t values = g.transformed_size() +
                        lanes_of_blocks(n, pass == Pass::forward ? g.out_tiles() : g.in_tiles(), g.block()) * g.block_size();
+  if (pass == Pass::backward && g.input_gradient_in_place()) {
+    const int chunk = g.in_place_chunk(n);
+    values = g.transformed_size() + lanes_of_blocks(chunk, g.in_tiles(), g.block()) * g.block_size() +
+             std::size_t(chunk) * g.in_size();
+  }
   if (pass == Pass::backward)
     values = std::max(values, lanes_of_blocks(n, g.out_tiles(), g.weight_block()) *
                                   (g.transformed_size() + g.weight_block_size()));
@@ -241,21 +259,34 @@ void conv_backward_winograd(const ConvGeometry& g, const T* weight, T* weight_gr
                                weight_grad + group * g.out_group() * g.patch());
   if (din == nullptr) return;
 
-  // The input gradient: the output gradient convolved with the rotated, transposed kernels.
+  // The input gradient: the output gradient convolved with the rotated, transposed kernels,
+  // all samples at once, or over the output gradient chunk by chunk (input_gradient_in_place).
   for (int group = 0; group < g.groups; ++group)
     winograd::transform_weights_for_input_gradient(weight + group * g.out_group() * g.patch(), g.out_group(),
                                                    g.in_group(), ws + group * group_transformed);
-  for_each_block(n, g.in_tiles(), g.block(), ws + transformed_size, g.block_size(),
-                 [&](long first, int count, T* lane_ws) {
-                   T* V = lane_ws;
-                   T* M = V + std::size_t{winograd::taps} * g.out_group() * g.block();
-                   for (int group = 0; group < g.groups; ++group) {
-                     winograd::convolve_tiles(dout + group * g.out_group() * positions, g.output_maps(), 2 - g.pad,
-                                              ws + group * group_transformed, g.input_maps(), first, count, V, M,
-                                              winograd::Destination<T>{din + group * g.in_group() * g.in_plane(),
-                                                                       g.in_size()});
-                   }
-                 });
+  const bool in_place = din == dout;
+  assert(!in_place || g.input_gradient_in_place());
+  const int chunk = in_place ? g.in_place_chunk(n) : n;
+  T* blocks_ws = ws + transformed_size;
+  T* scratch = blocks_ws + lanes_of_blocks(chunk, g.in_tiles(), g.block()) * g.block_size();
+  for (int first_sample = 0; first_sample < n; first_sample += chunk) {
+    const int samples = std::min(chunk, n - first_sample);
+    const T* dy = dout + first_sample * g.out_size();
+    T* dx = in_place ? scratch : din;
+    for_each_block(samples, g.in_tiles(), g.block(), blocks_ws, g.block_size(), [&](long first, int count, T* lane_ws) {
+      T* V = lane_ws;
+      T* M = V + std::size_t{winograd::taps} * g.out_group() * g.block();
+      for (int group = 0; group < g.groups; ++group) {
+        winograd::convolve_tiles(dy + group * g.out_group() * positions, g.output_maps(), 2 - g.pad,
+                                 ws + group * group_transformed, g.input_maps(), first, count, V, M,
+                                 winograd::Destination<T>{dx + group * g.in_group() * g.in_plane(), g.in_size()});
+      }
+    });
+    if (in_place)
+      for_each_sample(samples, lanes(samples), [&](int s, int) {
+        std::copy_n(scratch + s * g.in_size(), g.in_size(), din + (first_sample + s) * g.in_size());
+      });
+  }
 }
 
 }  // namespace cpu
@@ -268,6 +299,7 @@ struct LayerImpl<Conv<Out, K, S, P, G, Act>, In, T, Cpu> {
   static constexpr cpu::ConvGeometry geometry{In.c, In.h, In.w, Out, out_shape.h, out_shape.w,
                                               K,    S,    P,    G,   std::same_as<Act, ReLU>};
   static constexpr bool use_winograd = geometry.use_winograd();
+  static constexpr bool input_gradient_in_place = geometry.input_gradient_in_place();  // core/layer.hpp
 
   std::array<Param<T, Cpu>, 2> params_ = make_params<spec, In, T, Cpu>();
 
