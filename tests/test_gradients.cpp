@@ -12,6 +12,8 @@ TEST_CASE("Conv gradients", "[gradient][conv]") {
   require_gradients<Conv<6, 5, 3, 2, 3, Identity>, Shape{3, 9, 8}>(2);      // groups = channels, no ReLU
   require_gradients<Conv<3, 1>, Shape{4, 3, 5}>(3);                         // pointwise path
   require_gradients<Conv<2, 4, 4, 0, 1>, Shape{2, 9, 9}>(1);                // kernel = stride, remainder dropped
+  require_gradients<Conv<3, 5, 4, 2>, Shape{2, 11, 10}>(2);                 // stride 4 (CaffeNet's conv1) padded
+  require_gradients<Conv<2, 7, 2, 3>, Shape{1, 4, 3}>(1);                   // taps wholly in the padding
   require_gradients<Conv<6, 3, 1, 1, 2>, Shape{4, 5, 5}>(5);                // several samples per lane
 }
 

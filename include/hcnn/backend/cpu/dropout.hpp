@@ -2,7 +2,7 @@
 //
 // The masks come from the layer's counter-based stream (core/philox.hpp): training pass s keeps
 // value i when draw i of pass s reaches the keep threshold, the same decision the Cuda backend
-// makes, whatever the thread count. The mask of the last training pass is kept (one byte per
+// makes, whatever the thread count (so large layers draw their blocks on parallel threads). The mask of the last training pass is kept (one byte per
 // value) for the backward pass; it grows once per batch size.
 #pragma once
 
@@ -32,7 +32,9 @@ struct LayerImpl<Dropout<P>, In, T, Cpu> : DropoutStream<T, Cpu> {
     mask_.ensure(count);
     const T scale = T(1) / (T(1) - T(P));
     constexpr std::uint32_t threshold = keep_threshold(P);
-    for (std::size_t block = 0; block * 4 < count; ++block) {
+    const std::size_t blocks = (count + 3) / 4;
+#pragma omp parallel for schedule(static) if (count > 65536)
+    for (std::size_t block = 0; block < blocks; ++block) {
       const Philox4x32 draws = counter_block(this->stream_.key, this->stream_.step, block);
       for (std::size_t j = 0; j < 4 && block * 4 + j < count; ++j) {
         const std::size_t i = block * 4 + j;
@@ -51,6 +53,7 @@ struct LayerImpl<Dropout<P>, In, T, Cpu> : DropoutStream<T, Cpu> {
       return;
     }
     const T scale = T(1) / (T(1) - T(P));
+#pragma omp parallel for simd schedule(static) if (count > 65536)
     for (std::size_t i = 0; i < count; ++i) din[i] = mask_[i] ? dout[i] * scale : T{0};
   }
 

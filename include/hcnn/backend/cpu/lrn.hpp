@@ -4,6 +4,7 @@
 // edges); y_c = x_c * scale_c^-Beta. The backward pass is Caffe's:
 // dx_c = dy_c * scale_c^-Beta - (2 Alpha Beta / Size) * x_c * sum_{c' near c} dy_c' y_c' / scale_c'.
 // The scale is recomputed in the backward pass (in the workspace) rather than kept per batch.
+// The samples run on parallel lanes (parallel.hpp), each with its own slice of the workspace.
 #pragma once
 
 #include <cmath>
@@ -11,6 +12,7 @@
 #include "../../core/layer.hpp"
 #include "../../layers/lrn.hpp"
 #include "eigen.hpp"
+#include "parallel.hpp"
 
 namespace hcnn {
 
@@ -21,44 +23,56 @@ struct LayerImpl<LRN<Size, Alpha, Beta, K>, In, T, Cpu> : NoParams<T, Cpu> {
   static constexpr int half = (Size - 1) / 2;
   static constexpr int plane = In.h * In.w;
 
-  // One sample's scale, and one sample's dy*y/scale (backward) or squares (forward).
-  std::size_t workspace_bytes(int, Pass) const { return 2 * static_cast<std::size_t>(In.size()) * sizeof(T); }
+  // Per lane: one sample's scale, and its dy*y/scale (backward) or squares (forward).
+  std::size_t workspace_bytes(int n, Pass) const { return std::size_t(cpu::lanes(n)) * lane_values * sizeof(T); }
 
   void forward(const T* in, T* out, int n, Mode, T* ws) const {
-    for (int s = 0; s < n; ++s) {
+    cpu::for_each_sample(n, cpu::lanes(n), [&](int s, int lane) {
       const T* x = in + s * In.size();
-      T* scale = ws;
-      compute_scale(x, scale, ws + In.size());
+      T* scale = ws + lane * lane_values;
+      compute_scale(x, scale, scale + In.size());
       cpu::ArrayMap<T>(out + s * In.size(), In.size()) =
-          cpu::ConstArrayMap<T>(x, In.size()) * cpu::ConstArrayMap<T>(scale, In.size()).pow(-T(Beta));
-    }
+          cpu::ConstArrayMap<T>(x, In.size()) * power_of_minus_beta(cpu::ConstArrayMap<T>(scale, In.size()));
+    });
   }
 
   void backward(const T* in, const T* out, T* dout, T* din, int n, T* ws) {
     if (din == nullptr) return;
     const T factor = T(2) * T(Alpha) * T(Beta) / T(Size);
-    for (int s = 0; s < n; ++s) {
+    cpu::for_each_sample(n, cpu::lanes(n), [&](int s, int lane) {
       const T* x = in + s * In.size();
       const T* y = out + s * In.size();
       const T* dy = dout + s * In.size();
       T* dx = din + s * In.size();
-      T* scale = ws;
-      T* ratio = ws + In.size();
+      T* scale = ws + lane * lane_values;
+      T* ratio = scale + In.size();
       compute_scale(x, scale, ratio);
       cpu::ArrayMap<T>(ratio, In.size()) = cpu::ConstArrayMap<T>(dy, In.size()) * cpu::ConstArrayMap<T>(y, In.size()) /
                                            cpu::ConstArrayMap<T>(scale, In.size());
       cpu::ArrayMap<T>(dx, In.size()) =
-          cpu::ConstArrayMap<T>(dy, In.size()) * cpu::ConstArrayMap<T>(scale, In.size()).pow(-T(Beta));
+          cpu::ConstArrayMap<T>(dy, In.size()) * power_of_minus_beta(cpu::ConstArrayMap<T>(scale, In.size()));
       for (int c = 0; c < In.c; ++c) {
         auto dx_c = plane_of(dx, c);
         const auto x_c = cplane_of(x, c);
         for (int c2 = std::max(0, c - half); c2 <= std::min(In.c - 1, c + half); ++c2)
           dx_c -= factor * x_c * cplane_of(ratio, c2);
       }
-    }
+    });
   }
 
  private:
+  static constexpr std::size_t lane_values = 2 * std::size_t(In.size());
+
+  // scale^-Beta. For Caffe's Beta of 0.75 as 1 / sqrt(scale * sqrt(scale)): correctly rounded
+  // square roots instead of a vectorised pow, which took 3 % of SmallD's training step.
+  template <class Scale>
+  static auto power_of_minus_beta(const Scale& scale) {
+    if constexpr (Beta == 0.75f)
+      return (scale * scale.sqrt()).sqrt().inverse();
+    else
+      return scale.pow(-T(Beta));
+  }
+
   static auto plane_of(T* p, int c) { return cpu::ArrayMap<T>(p + c * plane, plane); }
   static auto cplane_of(const T* p, int c) { return cpu::ConstArrayMap<T>(p + c * plane, plane); }
 
