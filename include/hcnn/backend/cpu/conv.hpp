@@ -94,11 +94,11 @@ inline std::size_t lanes_of_blocks(int n, int tiles_per_sample, int most) {
 // Runs body(first tile, tile count, lane workspace) for every block (of at most `most` tiles)
 // of the batch's tiles (n samples of tiles_per_sample), the blocks on parallel lanes; lane l's
 // workspace starts at lanes_ws + l * lane_stride.
-template <class T, class Body>
+template <Deal deal = Deal::on_demand, class T, class Body>
 void for_each_block(int n, int tiles_per_sample, int most, T* lanes_ws, std::size_t lane_stride, Body&& body) {
   const long total = long(n) * tiles_per_sample;
   const int count = winograd_blocks(n, tiles_per_sample, most);
-  for_each_sample(count, lanes(count), [&](int b, int lane) {
+  for_each_sample<deal>(count, lanes(count), [&](int b, int lane) {
     // Block b: tiles [total * b / count, total * (b + 1) / count), at most `most` of them.
     const long first = total * b / count;
     body(first, int(total * (b + 1) / count - first), lanes_ws + lane * lane_stride);
@@ -164,7 +164,7 @@ void conv_backward_im2col(const ConvGeometry& g, const T* weight, T* weight_grad
     MatrixMap<T>(dweight_of(lane), out_c, patch).setZero();
     VectorMap<T>(dbias_of(lane), out_c).setZero();
   }
-  for_each_sample(n, lane_count, [&](int s, int lane) {
+  for_each_sample<Deal::fixed>(n, lane_count, [&](int s, int lane) {
     T* col_ws = ws + std::size_t(lane) * g.lane_size();
     MatrixMap<T> dweight(dweight_of(lane), out_c, patch);
     VectorMap<T> dbias(dbias_of(lane), out_c);
@@ -243,7 +243,7 @@ void conv_backward_winograd(const ConvGeometry& g, const T* weight, T* weight_gr
   const int lane_count = int(lanes_of_blocks(n, g.out_tiles(), g.weight_block()));
   const std::size_t lane_stride = transformed_size + g.weight_block_size();
   for (int lane = 0; lane < lane_count; ++lane) std::fill_n(ws + lane * lane_stride, transformed_size, T{0});
-  for_each_block(n, g.out_tiles(), g.weight_block(), ws, lane_stride, [&](long first, int count, T* lane_ws) {
+  for_each_block<Deal::fixed>(n, g.out_tiles(), g.weight_block(), ws, lane_stride, [&](long first, int count, T* lane_ws) {
     T* V = lane_ws + transformed_size;
     T* D = V + std::size_t{winograd::taps} * g.in_group() * g.weight_block();
     for (int group = 0; group < g.groups; ++group) {
