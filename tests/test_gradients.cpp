@@ -37,6 +37,8 @@ TEST_CASE("Winograd convolution gradients", "[gradient][conv][winograd]") {
 TEST_CASE("FC gradients, also on flattened maps", "[gradient][fc]") {
   require_gradients<FC<5>, Shape{3, 2, 3}>(2);
   require_gradients<FC<4, Identity>, Shape{7, 1, 1}>(3);
+  require_gradients<FC<37>, Shape{5, 2, 1}>(1);  // one sample: slices of the outputs on the lanes
+  require_gradients<Softmax<3>, Shape{6, 1, 1}>(1);
 }
 
 TEST_CASE("Softmax layer gradients through the softmax Jacobian", "[gradient][softmax]") {

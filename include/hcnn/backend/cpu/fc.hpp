@@ -1,4 +1,5 @@
-// hcnn/backend/cpu/fc.hpp — FC and Softmax on the CPU: one GEMM over the whole batch.
+// hcnn/backend/cpu/fc.hpp — FC and Softmax on the CPU: one GEMM over the whole batch (for one
+// sample, slices of the outputs on parallel lanes).
 #pragma once
 
 #include <array>
@@ -9,6 +10,7 @@
 #include "../../layers/softmax.hpp"
 #include "activation.hpp"
 #include "eigen.hpp"
+#include "parallel.hpp"
 
 namespace hcnn {
 namespace cpu {
@@ -26,7 +28,21 @@ struct InnerProduct {
 
   void forward(const T* in, T* out, int n) const {
     MatrixMap<T> y(out, n, Out);
-    y.noalias() = ConstMatrixMap<T>(in, n, inputs) * ConstMatrixMap<T>(params_[0].value.data(), Out, inputs).transpose();
+    const auto x = ConstMatrixMap<T>(in, n, inputs);
+    const auto w = ConstMatrixMap<T>(params_[0].value.data(), Out, inputs);
+    // One sample makes the product a matrix-vector one, bound by reading the weights, which
+    // Eigen runs on one thread: slices of the outputs on the lanes read them at the machine's
+    // bandwidth instead (VGG-19's fc6 at batch 1: 411 MB per image). Fixed slices, so the
+    // result does not depend on which lane computes which.
+    const int slices = n == 1 && lanes(Out) > 1 ? std::min(Out, 8 * lanes(Out)) : 1;
+    if (slices == 1) {
+      y.noalias() = x * w.transpose();
+    } else {
+      for_each_sample(slices, lanes(slices), [&](int k, int) {
+        const int first = int(long(Out) * k / slices), count = int(long(Out) * (k + 1) / slices) - first;
+        y.middleCols(first, count).noalias() = x * w.middleRows(first, count).transpose();
+      });
+    }
     y.rowwise() += ConstVectorMap<T>(params_[1].value.data(), Out).transpose();
   }
 
