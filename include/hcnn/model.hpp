@@ -2,8 +2,8 @@
 //
 // The network type stays empty; a Model owns the bound layers (with their parameters and
 // gradients), one activation tensor per layer output and two gradient buffers that the
-// backward pass alternates between (but across layers that work in place). Buffers grow on the first batch of a given size and are
-// reused afterwards, so a training loop does not allocate. Forward and backward are folds over
+// backward pass alternates between (but across layers that work in place). Buffers grow on
+// the first batch of a given size and are reused afterwards, so a training loop does not allocate. Forward and backward are folds over
 // the layer tuple: no virtual calls and no runtime graph.
 #pragma once
 

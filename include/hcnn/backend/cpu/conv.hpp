@@ -110,13 +110,13 @@ inline std::size_t conv_workspace_values(const ConvGeometry& g, int n, Pass pass
   if (!g.use_winograd()) return std::size_t(lanes(n)) * (pass == Pass::forward ? g.column_size() : g.lane_size());
   // Forward and the input gradient: the transformed weights, then the lanes' blocks. The
   // weight gradient, which runs first in backward: each lane's partial sum and block.
+  // In place, the input gradient runs a chunk of samples at a time, with the chunk's scratch.
+  const bool in_place = pass == Pass::backward && g.input_gradient_in_place();
+  const int samples = in_place ? g.in_place_chunk(n) : n;
   std::size_t values = g.transformed_size() +
-                       lanes_of_blocks(n, pass == Pass::forward ? g.out_tiles() : g.in_tiles(), g.block()) * g.block_size();
-  if (pass == Pass::backward && g.input_gradient_in_place()) {
-    const int chunk = g.in_place_chunk(n);
-    values = g.transformed_size() + lanes_of_blocks(chunk, g.in_tiles(), g.block()) * g.block_size() +
-             std::size_t(chunk) * g.in_size();
-  }
+                       lanes_of_blocks(samples, pass == Pass::forward ? g.out_tiles() : g.in_tiles(), g.block()) *
+                           g.block_size() +
+                       (in_place ? std::size_t(samples) * g.in_size() : 0);
   if (pass == Pass::backward)
     values = std::max(values, lanes_of_blocks(n, g.out_tiles(), g.weight_block()) *
                                   (g.transformed_size() + g.weight_block_size()));

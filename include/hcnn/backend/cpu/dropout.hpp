@@ -2,8 +2,9 @@
 //
 // The masks come from the layer's counter-based stream (core/philox.hpp): training pass s keeps
 // value i when draw i of pass s reaches the keep threshold, the same decision the Cuda backend
-// makes, whatever the thread count (so large layers draw their blocks on parallel threads). The mask of the last training pass is kept (one byte per
-// value) for the backward pass; it grows once per batch size.
+// makes, whatever the thread count (so large layers draw their blocks on parallel threads).
+// The mask of the last training pass is kept (one byte per value) for the backward pass; it
+// grows once per batch size.
 #pragma once
 
 #include <algorithm>
