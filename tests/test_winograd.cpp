@@ -72,21 +72,68 @@ TEST_CASE("Winograd in float stays within float rounding of double at VGG's widt
   CHECK(scaled_error(dwf, dwd) < 2e-6);
 }
 
-// The weight gradient sums over blocks of tiles, each lane's blocks into its own partial sum
-// (winograd.hpp: weight_block_tiles). Here a lane takes several blocks whatever the thread
-// count (16 + 16 channels: blocks of 512 tiles; 6 samples of 16 x 16 tiles), and every product
-// is checked against direct convolution written out in loops.
-TEST_CASE("Winograd over several blocks per lane agrees with direct convolution", "[winograd]") {
-  using Spec = Conv<16, 3, 1, 1>;
-  constexpr Shape In{16, 32, 32};
+namespace {
+
+// The products of a 3x3, pad-1 convolution with groups and a ReLU, by direct convolution
+// written out in loops: the reference the Winograd paths are checked against.
+struct DirectConvolution {
+  std::vector<double> y, dx, dw, db;
+};
+
+DirectConvolution direct_convolution(const std::vector<double>& w, const std::vector<double>& b,
+                                     const std::vector<double>& x, const std::vector<double>& dy, int n, Shape in,
+                                     Shape out, int groups) {
+  constexpr int k = 3;
+  const int in_group = in.c / groups, out_group = out.c / groups;
+  const auto at = [](int c, int y, int x_, Shape s) { return (std::size_t(c) * s.h + y) * s.w + x_; };
+  DirectConvolution r{std::vector<double>(dy.size()), std::vector<double>(x.size(), 0.0),
+                      std::vector<double>(w.size(), 0.0), std::vector<double>(b.size(), 0.0)};
+  // Runs body(input channel, input row, input column, index of the weight) for every input
+  // value that output (o, row, col) reads.
+  const auto each_input = [&](int o, int row, int col, auto&& body) {
+    const int first = o / out_group * in_group;
+    for (int c = 0; c < in_group; ++c)
+      for (int i = 0; i < k; ++i)
+        for (int j = 0; j < k; ++j) {
+          const int yy = row + i - 1, xx = col + j - 1;
+          if (yy >= 0 && yy < in.h && xx >= 0 && xx < in.w)
+            body(first + c, yy, xx, ((std::size_t(o) * in_group + c) * k + i) * k + j);
+        }
+  };
+  for (int s = 0; s < n; ++s) {
+    const double* xs = x.data() + s * in.size();
+    for (int o = 0; o < out.c; ++o)
+      for (int row = 0; row < out.h; ++row)
+        for (int col = 0; col < out.w; ++col) {
+          double sum = b[o];
+          each_input(o, row, col, [&](int c, int yy, int xx, std::size_t t) { sum += w[t] * xs[at(c, yy, xx, in)]; });
+          r.y[s * out.size() + at(o, row, col, out)] = std::max(sum, 0.0);
+        }
+    for (int o = 0; o < out.c; ++o)
+      for (int row = 0; row < out.h; ++row)
+        for (int col = 0; col < out.w; ++col) {
+          const std::size_t i_out = s * out.size() + at(o, row, col, out);
+          const double g = r.y[i_out] > 0 ? dy[i_out] : 0.0;  // through the ReLU
+          r.db[o] += g;
+          each_input(o, row, col, [&](int c, int yy, int xx, std::size_t t) {
+            r.dw[t] += g * xs[at(c, yy, xx, in)];
+            r.dx[s * in.size() + at(c, yy, xx, in)] += g * w[t];
+          });
+        }
+  }
+  return r;
+}
+
+// Runs a Winograd layer (in double) forward and backward on random weights and inputs and
+// checks every product against direct convolution; for a layer of equal shapes, also the
+// input gradient written over the output gradient, as Model asks of it.
+template <class Spec, Shape In>
+void check_against_direct_convolution(int n, unsigned seed) {
   using L = LayerImpl<Spec, In, double, Cpu>;
   static_assert(L::use_winograd);
-  constexpr int n = 6, k = 3;
   constexpr Shape Out = L::out_shape;
-  REQUIRE(long(n) * cpu::winograd::tiles_per_sample(Out.h, Out.w) > 2L * L::geometry.weight_block());
-
   L layer;
-  Rng rng(11);
+  Rng rng(seed);
   auto& w = layer.params()[0].value;
   auto& b = layer.params()[1].value;
   for (auto& v : w) v = rng.normal(0.0, 0.1);
@@ -94,41 +141,9 @@ TEST_CASE("Winograd over several blocks per lane agrees with direct convolution"
   std::vector<double> x(std::size_t(n) * In.size()), dy(std::size_t(n) * Out.size());
   for (auto& v : x) v = rng.normal();
   for (auto& v : dy) v = rng.normal();
-
-  // Direct convolution (pad 1, then the ReLU) and its gradients.
-  const auto at = [](int c, int y, int x_, Shape s) { return (std::size_t(c) * s.h + y) * s.w + x_; };
-  const auto weight = [&](int o, int c, int i, int j) { return w[((std::size_t(o) * In.c + c) * k + i) * k + j]; };
-  std::vector<double> y_ref(dy.size()), dx_ref(x.size(), 0.0), dw_ref(w.size(), 0.0), db_ref(b.size(), 0.0);
-  for (int s = 0; s < n; ++s) {
-    const double* xs = x.data() + s * In.size();
-    for (int o = 0; o < Out.c; ++o)
-      for (int r = 0; r < Out.h; ++r)
-        for (int c_ = 0; c_ < Out.w; ++c_) {
-          double sum = b[o];
-          for (int c = 0; c < In.c; ++c)
-            for (int i = 0; i < k; ++i)
-              for (int j = 0; j < k; ++j) {
-                const int yy = r + i - 1, xx = c_ + j - 1;
-                if (yy >= 0 && yy < In.h && xx >= 0 && xx < In.w) sum += weight(o, c, i, j) * xs[at(c, yy, xx, In)];
-              }
-          y_ref[s * Out.size() + at(o, r, c_, Out)] = std::max(sum, 0.0);
-        }
-    for (int o = 0; o < Out.c; ++o)
-      for (int r = 0; r < Out.h; ++r)
-        for (int c_ = 0; c_ < Out.w; ++c_) {
-          const std::size_t i_out = s * Out.size() + at(o, r, c_, Out);
-          const double g = y_ref[i_out] > 0 ? dy[i_out] : 0.0;  // through the ReLU
-          db_ref[o] += g;
-          for (int c = 0; c < In.c; ++c)
-            for (int i = 0; i < k; ++i)
-              for (int j = 0; j < k; ++j) {
-                const int yy = r + i - 1, xx = c_ + j - 1;
-                if (yy < 0 || yy >= In.h || xx < 0 || xx >= In.w) continue;
-                dw_ref[((std::size_t(o) * In.c + c) * k + i) * k + j] += g * xs[at(c, yy, xx, In)];
-                dx_ref[s * In.size() + at(c, yy, xx, In)] += g * weight(o, c, i, j);
-              }
-        }
-  }
+  const DirectConvolution ref = direct_convolution(std::vector<double>(w.begin(), w.end()),
+                                                   std::vector<double>(b.begin(), b.end()), x, dy, n, In, Out,
+                                                   L::geometry.groups);
 
   std::vector<double> y(dy.size()), dx(x.size()), ws(workspace_elements<double>(layer, n));
   layer.forward(x.data(), y.data(), n, Mode::train, ws.data());
@@ -136,19 +151,47 @@ TEST_CASE("Winograd over several blocks per lane agrees with direct convolution"
   layer.backward(x.data(), y.data(), dy_in_place.data(), dx.data(), n, ws.data());
   const std::vector<double> dw(layer.params()[0].grad.begin(), layer.params()[0].grad.end());
   const std::vector<double> db(layer.params()[1].grad.begin(), layer.params()[1].grad.end());
-  CHECK(scaled_error(y, y_ref) < 1e-12);
-  CHECK(scaled_error(dx, dx_ref) < 1e-12);
-  CHECK(scaled_error(dw, dw_ref) < 1e-12);
-  CHECK(scaled_error(db, db_ref) < 1e-12);
+  CHECK(scaled_error(y, ref.y) < 1e-12);
+  CHECK(scaled_error(dx, ref.dx) < 1e-12);
+  CHECK(scaled_error(dw, ref.dw) < 1e-12);
+  CHECK(scaled_error(db, ref.db) < 1e-12);
+  if constexpr (L::input_gradient_in_place) {
+    auto shared = dy;
+    layer.backward(x.data(), y.data(), shared.data(), shared.data(), n, ws.data());
+    CHECK(scaled_error(shared, ref.dx) < 1e-12);
+    CHECK(std::equal(dw.begin(), dw.end(), layer.params()[0].grad.begin()));
+  }
+}
 
-  // The input gradient written over the output gradient, as Model asks of a layer of equal
-  // shapes, in several chunks of samples.
-  static_assert(L::input_gradient_in_place);
+}  // namespace
+
+// The weight gradient sums over blocks of tiles, each lane's blocks into its own partial sum
+// (winograd.hpp: weight_block_tiles). Here a lane takes several blocks whatever the thread
+// count (16 + 16 channels: blocks of 512 tiles; 6 samples of 16 x 16 tiles), and the input
+// gradient over the output gradient runs in several chunks of samples.
+TEST_CASE("Winograd over several blocks per lane agrees with direct convolution", "[winograd]") {
+  using L = LayerImpl<Conv<16, 3, 1, 1>, Shape{16, 32, 32}, double, Cpu>;
+  constexpr int n = 6;
+  REQUIRE(long(n) * cpu::winograd::tiles_per_sample(L::out_shape.h, L::out_shape.w) > 2L * L::geometry.weight_block());
   REQUIRE(L::geometry.in_place_chunk(n) < n);
-  auto shared = dy;
-  layer.backward(x.data(), y.data(), shared.data(), shared.data(), n, ws.data());
-  CHECK(scaled_error(shared, dx_ref) < 1e-12);
-  CHECK(std::equal(dw.begin(), dw.end(), layer.params()[0].grad.begin()));
+  REQUIRE(!L::geometry.by_taps(n, L::geometry.out_tiles()));
+  check_against_direct_convolution<Conv<16, 3, 1, 1>, Shape{16, 32, 32}>(n, 11);
+}
+
+// Wide layers with few tiles (VGG's conv3-5 at batch 1) convolve every tile of the batch a
+// transformed tap at a time (conv.hpp: convolve_by_taps), forward and for the input gradient:
+// with groups, and in place.
+TEST_CASE("Winograd by taps agrees with direct convolution", "[winograd]") {
+  using Grouped = LayerImpl<Conv<256, 3, 1, 1, 2>, Shape{512, 5, 5}, double, Cpu>;
+  static_assert(!Grouped::input_gradient_in_place);
+  REQUIRE(Grouped::geometry.by_taps(2, Grouped::geometry.out_tiles()));
+  REQUIRE(Grouped::geometry.by_taps(2, Grouped::geometry.in_tiles()));
+  check_against_direct_convolution<Conv<256, 3, 1, 1, 2>, Shape{512, 5, 5}>(2, 13);
+
+  using Equal = LayerImpl<Conv<256, 3, 1, 1>, Shape{256, 4, 4}, double, Cpu>;
+  static_assert(Equal::input_gradient_in_place);
+  REQUIRE(Equal::geometry.by_taps(3, Equal::geometry.out_tiles()));
+  check_against_direct_convolution<Conv<256, 3, 1, 1>, Shape{256, 4, 4}>(3, 17);
 }
 
 // Blocks of tiles are dealt to lanes on demand, except where a lane adds into its own partial

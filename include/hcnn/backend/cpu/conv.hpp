@@ -1,6 +1,7 @@
 // hcnn/backend/cpu/conv.hpp — Conv on the CPU: im2col per group + Eigen GEMM, the samples of a
 // batch on parallel lanes (parallel.hpp); 3x3 stride-1 convolutions by Winograd (winograd.hpp)
-// in all three products (output, weight gradient, input gradient). The layer binds its
+// in all three products (output, weight gradient, input gradient), in blocks of tiles on the
+// lanes or, for wide layers with few tiles, by taps (convolve_by_taps). The layer binds its
 // compile-time shapes to a ConvGeometry and calls kernels compiled once per element type.
 #pragma once
 
@@ -61,6 +62,19 @@ struct ConvGeometry {
     return winograd::block_size(in_group(), out_group(), weight_block());
   }
   constexpr int out_tiles() const { return winograd::tiles_per_sample(out_h, out_w); }
+  // By taps (convolve_by_taps): V and M of every tile of n samples of `tiles` tiles each.
+  constexpr std::size_t by_taps_size(int n, int tiles) const {
+    return std::size_t{winograd::taps} * std::size_t(in_c + out_c) * std::size_t(n) * std::size_t(tiles);
+  }
+  // Whether n samples of `tiles` tiles go by taps rather than in blocks: where the transformed
+  // weights are large (each block packs all of them for its GEMMs; from 128 x 256 on, packing
+  // them once per block costs more than V and M moving through memory once) and V and M of
+  // the whole batch fit in 32 MB (VGG's conv3-5 at batch 1, conv5 at batch 8).
+  constexpr bool by_taps(int n, int tiles) const {
+    return in_group() * out_group() >= (1 << 15) && by_taps_size(n, tiles) <= (std::size_t{1} << 23);
+  }
+  // Workspace for the tiles of a pass over n samples, after the transformed weights.
+  std::size_t tiles_size(int n, int tiles) const;
   constexpr int in_tiles() const { return winograd::tiles_per_sample(in_h, in_w); }
   constexpr winograd::Maps input_maps() const { return {in_group(), in_h, in_w, in_size()}; }
   constexpr winograd::Maps output_maps() const { return {out_group(), out_h, out_w, out_size()}; }
@@ -90,6 +104,9 @@ inline int winograd_blocks(int n, int tiles_per_sample, int most) {
 inline std::size_t lanes_of_blocks(int n, int tiles_per_sample, int most) {
   return std::size_t(lanes(winograd_blocks(n, tiles_per_sample, most)));
 }
+inline std::size_t ConvGeometry::tiles_size(int n, int tiles) const {
+  return by_taps(n, tiles) ? by_taps_size(n, tiles) : lanes_of_blocks(n, tiles, block()) * block_size();
+}
 
 // Runs body(first tile, tile count, lane workspace) for every block (of at most `most` tiles)
 // of the batch's tiles (n samples of tiles_per_sample), the blocks on parallel lanes; lane l's
@@ -108,14 +125,14 @@ void for_each_block(int n, int tiles_per_sample, int most, T* lanes_ws, std::siz
 // Values (of the element type) of workspace a convolution needs for a pass over n samples.
 inline std::size_t conv_workspace_values(const ConvGeometry& g, int n, Pass pass) {
   if (!g.use_winograd()) return std::size_t(lanes(n)) * (pass == Pass::forward ? g.column_size() : g.lane_size());
-  // Forward and the input gradient: the transformed weights, then the lanes' blocks. The
-  // weight gradient, which runs first in backward: each lane's partial sum and block.
-  // In place, the input gradient runs a chunk of samples at a time, with the chunk's scratch.
+  // Forward and the input gradient: the transformed weights, then the lanes' blocks or the V
+  // and M of every tile (by taps). The weight gradient, which runs first in backward: each
+  // lane's partial sum and block. In place, the input gradient runs a chunk of samples at a
+  // time, with the chunk's scratch.
   const bool in_place = pass == Pass::backward && g.input_gradient_in_place();
   const int samples = in_place ? g.in_place_chunk(n) : n;
   std::size_t values = g.transformed_size() +
-                       lanes_of_blocks(samples, pass == Pass::forward ? g.out_tiles() : g.in_tiles(), g.block()) *
-                           g.block_size() +
+                       g.tiles_size(samples, pass == Pass::forward ? g.out_tiles() : g.in_tiles()) +
                        (in_place ? std::size_t(samples) * g.in_size() : 0);
   if (pass == Pass::backward)
     values = std::max(values, lanes_of_blocks(n, g.out_tiles(), g.weight_block()) *
@@ -200,12 +217,52 @@ void conv_backward_im2col(const ConvGeometry& g, const T* weight, T* weight_grad
   }
 }
 
+// Winograd by taps, for wide layers with few tiles (ConvGeometry::by_taps): every tile of the
+// n samples is transformed at once (input channels on the lanes), then each tap's GEMM runs
+// over all the tiles (taps on the lanes), then the outputs are transformed back (output
+// channels on the lanes). In blocks, every block's GEMMs pack all of U again: at batch 1,
+// VGG-19's forward spent 18 % of its time in that packing (conv4_x packs 16.8 MB eight times a
+// pass). By taps each tap of U is packed once, and V and M pass through memory instead of
+// staying in L2. x, in, pad, U, out and `to` as in winograd::convolve_tiles, for `groups`
+// groups side by side; ws holds V and M (by_taps_size values).
+template <class T>
+void convolve_by_taps(int groups, const T* x, const winograd::Maps& in, int pad, const T* U, const winograd::Maps& out,
+                      int n, T* ws, const winograd::Destination<T>& to) {
+  constexpr int taps = winograd::taps;
+  const long tiles = long(n) * winograd::tiles_per_sample(out.height, out.width);
+  const std::size_t in_plane = std::size_t(in.height) * in.width, out_plane = std::size_t(out.height) * out.width;
+  const std::size_t v_group = taps * std::size_t(in.channels) * tiles;  // V, M and U of a group
+  const std::size_t m_group = taps * std::size_t(out.channels) * tiles;
+  const std::size_t u_group = taps * std::size_t(out.channels) * in.channels;
+  T* V = ws;
+  T* M = ws + groups * v_group;
+  const int channels_in = groups * in.channels, channels_out = groups * out.channels, products = groups * taps;
+  for_each_sample(channels_in, lanes(channels_in), [&](int i, int) {
+    const int group = i / in.channels, c = i % in.channels;
+    winograd::transform_input(x + group * in.channels * in_plane, in, pad, out.height, out.width, 0, int(tiles),
+                              V + group * v_group, c, c + 1);
+  });
+  for_each_sample(products, lanes(products), [&](int i, int) {
+    const int group = i / taps, e = i % taps;
+    winograd::multiply_tap(U + group * u_group, in, out, tiles, V + group * v_group, M + group * m_group, e);
+  });
+  for_each_sample(channels_out, lanes(channels_out), [&](int i, int) {
+    const int group = i / out.channels, o = i % out.channels;
+    const winograd::Destination<T> d{to.data + group * out.channels * out_plane, to.sample,
+                                     to.bias != nullptr ? to.bias + group * out.channels : nullptr, to.relu};
+    winograd::transform_output(M + group * m_group, out, 0, int(tiles), d, o, o + 1);
+  });
+}
+
 template <class T>
 void conv_forward_winograd(const ConvGeometry& g, const T* weight, const T* bias, const T* in, T* out, int n, T* ws) {
   const std::size_t group_transformed = g.group_transformed();
   for (int group = 0; group < g.groups; ++group)
     winograd::transform_weights(weight + group * g.out_group() * g.patch(), g.out_group(), g.in_group(),
                                 ws + group * group_transformed);
+  if (g.by_taps(n, g.out_tiles()))
+    return convolve_by_taps(g.groups, in, g.input_maps(), g.pad, ws, g.output_maps(), n, ws + g.transformed_size(),
+                            winograd::Destination<T>{out, g.out_size(), bias, g.relu});
   for_each_block(n, g.out_tiles(), g.block(), ws + g.transformed_size(), g.block_size(),
                  [&](long first, int count, T* lane_ws) {
                    T* V = lane_ws;
@@ -267,21 +324,28 @@ void conv_backward_winograd(const ConvGeometry& g, const T* weight, T* weight_gr
   const bool in_place = din == dout;
   assert(!in_place || g.input_gradient_in_place());
   const int chunk = in_place ? g.in_place_chunk(n) : n;
+  const bool by_taps = g.by_taps(chunk, g.in_tiles());  // then also for a smaller last chunk
   T* blocks_ws = ws + transformed_size;
-  T* scratch = blocks_ws + lanes_of_blocks(chunk, g.in_tiles(), g.block()) * g.block_size();
+  T* scratch = blocks_ws + g.tiles_size(chunk, g.in_tiles());
   for (int first_sample = 0; first_sample < n; first_sample += chunk) {
     const int samples = std::min(chunk, n - first_sample);
     const T* dy = dout + first_sample * g.out_size();
     T* dx = in_place ? scratch : din;
-    for_each_block(samples, g.in_tiles(), g.block(), blocks_ws, g.block_size(), [&](long first, int count, T* lane_ws) {
-      T* V = lane_ws;
-      T* M = V + std::size_t{winograd::taps} * g.out_group() * g.block();
-      for (int group = 0; group < g.groups; ++group) {
-        winograd::convolve_tiles(dy + group * g.out_group() * positions, g.output_maps(), 2 - g.pad,
-                                 ws + group * group_transformed, g.input_maps(), first, count, V, M,
-                                 winograd::Destination<T>{dx + group * g.in_group() * g.in_plane(), g.in_size()});
-      }
-    });
+    if (by_taps) {
+      convolve_by_taps(g.groups, dy, g.output_maps(), 2 - g.pad, ws, g.input_maps(), samples, blocks_ws,
+                       winograd::Destination<T>{dx, g.in_size()});
+    } else {
+      for_each_block(samples, g.in_tiles(), g.block(), blocks_ws, g.block_size(),
+                     [&](long first, int count, T* lane_ws) {
+        T* V = lane_ws;
+        T* M = V + std::size_t{winograd::taps} * g.out_group() * g.block();
+        for (int group = 0; group < g.groups; ++group) {
+          winograd::convolve_tiles(dy + group * g.out_group() * positions, g.output_maps(), 2 - g.pad,
+                                   ws + group * group_transformed, g.input_maps(), first, count, V, M,
+                                   winograd::Destination<T>{dx + group * g.in_group() * g.in_plane(), g.in_size()});
+        }
+      });
+    }
     if (in_place)
       for_each_sample(samples, lanes(samples), [&](int s, int) {
         std::copy_n(scratch + s * g.in_size(), g.in_size(), din + (first_sample + s) * g.in_size());

@@ -182,9 +182,11 @@ void input_columns(const T* __restrict q, const T* __restrict q_2, T* __restrict
 }
 
 // V[e][c][b] = (B^T d B)[e] for tiles [first, first + count) of the batch x (pad `pad`), tiled
-// as an out_h x out_w output is: channel by channel, a tile row at a time.
+// as an out_h x out_w output is: channel by channel (channels [c_begin, c_end)), a tile row at
+// a time.
 template <class T>
-void transform_input(const T* x, const Maps& in, int pad, int out_h, int out_w, long first, int count, T* V) {
+void transform_input(const T* x, const Maps& in, int pad, int out_h, int out_w, long first, int count, T* V,
+                     int c_begin, int c_end) {
   const int tiles_w = (out_w + 1) / 2;
   const int tiles = tiles_per_sample(out_h, out_w);
   const std::size_t plane = std::size_t(in.height) * in.width;
@@ -194,7 +196,7 @@ void transform_input(const T* x, const Maps& in, int pad, int out_h, int out_w, 
   scratch.assign(std::size_t(4) * padded_w, T{0});
   const auto q = [&](int r) { return scratch.data() + std::size_t(r) * padded_w; };  // B^T d
   const T* zeros = zero_row<T>(in.width);
-  for (int c = 0; c < in.channels; ++c) {
+  for (int c = c_begin; c < c_end; ++c) {
     TileCursor at(first, tiles, tiles_w);
     for (int b = 0; b < count;) {
       const int run = std::min(count - b, tiles_w - at.col);  // tiles left in this tile row
@@ -261,10 +263,12 @@ void store_row(const T* __restrict values, T bias, bool relu, T* __restrict y, i
   }
 }
 
-// Y = A^T m A for tiles [first, first + count), a tile row at a time: its two output rows are
-// built side by side (vectorised over the tiles), then written to `to`, clipped to the map.
+// Y = A^T m A for tiles [first, first + count) and channels [o_begin, o_end), a tile row at a
+// time: its two output rows are built side by side (vectorised over the tiles), then written to
+// `to`, clipped to the map.
 template <class T>
-void transform_output(const T* M, const Maps& out, long first, int count, const Destination<T>& to) {
+void transform_output(const T* M, const Maps& out, long first, int count, const Destination<T>& to, int o_begin,
+                      int o_end) {
   const int tiles_w = (out.width + 1) / 2;
   const int tiles = tiles_per_sample(out.height, out.width);
   const std::size_t m_tap = std::size_t(out.channels) * count;
@@ -273,7 +277,7 @@ void transform_output(const T* M, const Maps& out, long first, int count, const 
   scratch.resize(std::size_t(4) * tiles_w);
   T* top = scratch.data();
   T* bottom = top + std::size_t(2) * tiles_w;
-  for (int o = 0; o < out.channels; ++o) {
+  for (int o = o_begin; o < o_end; ++o) {
     const T bias = to.bias != nullptr ? to.bias[o] : T{0};
     TileCursor at(first, tiles, tiles_w);
     for (int b = 0; b < count;) {
@@ -290,20 +294,24 @@ void transform_output(const T* M, const Maps& out, long first, int count, const 
   }
 }
 
+// M[e] (out.channels x count) = U[e] V[e] for one tap e of `count` tiles.
+template <class T>
+void multiply_tap(const T* U, const Maps& in, const Maps& out, long count, const T* V, T* M, int e) {
+  const std::size_t v_tap = std::size_t(in.channels) * count, m_tap = std::size_t(out.channels) * count;
+  MatrixMap<T>(M + e * m_tap, out.channels, count).noalias() =
+      ConstMatrixMap<T>(U + std::size_t(e) * out.channels * in.channels, out.channels, in.channels) *
+      ConstMatrixMap<T>(V + e * v_tap, in.channels, count);
+}
+
 // Convolves tiles [first, first + count) of the batch: x (pad `pad`) with the transformed
 // weights U (taps x out.channels x in.channels), into `to`. V and M hold block_size(...)
 // values between them.
 template <class T>
 void convolve_tiles(const T* x, const Maps& in, int pad, const T* U, const Maps& out, long first, int count, T* V,
                     T* M, const Destination<T>& to) {
-  transform_input(x, in, pad, out.height, out.width, first, count, V);
-  const std::size_t v_tap = std::size_t(in.channels) * count, m_tap = std::size_t(out.channels) * count;
-  for (int e = 0; e < taps; ++e) {
-    MatrixMap<T>(M + e * m_tap, out.channels, count).noalias() =
-        ConstMatrixMap<T>(U + std::size_t(e) * out.channels * in.channels, out.channels, in.channels) *
-        ConstMatrixMap<T>(V + e * v_tap, in.channels, count);
-  }
-  transform_output(M, out, first, count, to);
+  transform_input(x, in, pad, out.height, out.width, first, count, V, 0, in.channels);
+  for (int e = 0; e < taps; ++e) multiply_tap(U, in, out, count, V, M, e);
+  transform_output(M, out, first, count, to, 0, out.channels);
 }
 
 // The weight gradient. The output is linear in u = G g G^T: y = A^T (u .* v) A, so
@@ -376,7 +384,7 @@ void transform_output_gradient(const T* dy, const Maps& out, long first, int cou
 template <class T>
 void accumulate_weight_gradient(const T* x, const Maps& in, int pad, const T* dy, const Maps& out, long first,
                                 int count, T* V, T* D, T* dU) {
-  transform_input(x, in, pad, out.height, out.width, first, count, V);
+  transform_input(x, in, pad, out.height, out.width, first, count, V, 0, in.channels);
   transform_output_gradient(dy, out, first, count, D);
   const std::size_t v_tap = std::size_t(in.channels) * count, d_tap = std::size_t(out.channels) * count;
   for (int e = 0; e < taps; ++e) {
