@@ -2,6 +2,8 @@
 // the zoo, deterministic seeding, run-time errors, and a training smoke test.
 #include "gradient_check.hpp"
 
+#include <cstdint>
+#include <limits>
 #include <sstream>
 
 using namespace hcnn;
@@ -169,6 +171,15 @@ TEST_CASE("summary prints each layer and Caffe's totals", "[summary]") {
   CHECK_THAT(text, Catch::Contains("60,965,224"));
   CHECK_THAT(text, Catch::Contains("724,406,816"));
   CHECK_THAT(text, Catch::Contains("8 weight layers"));
+}
+
+TEST_CASE("Counts are grouped by thousands, negative ones too", "[summary]") {
+  CHECK(with_commas(0) == "0");
+  CHECK(with_commas(999) == "999");
+  CHECK(with_commas(1000) == "1,000");
+  CHECK(with_commas(-123456) == "-123,456");
+  CHECK(with_commas(std::numeric_limits<std::int64_t>::min()) == "-9,223,372,036,854,775,808");
+  CHECK(with_commas(std::numeric_limits<std::int64_t>::max()) == "9,223,372,036,854,775,807");
 }
 
 TEST_CASE("Initialisation is seeded and deterministic, per layer", "[model][init]") {
