@@ -47,7 +47,7 @@ inline void write_atomically(const std::filesystem::path& target, const std::fun
   static std::atomic<unsigned> counter{0};
   if (target.empty()) throw IoError(target, "no file given to write");
   const std::filesystem::path directory = target.has_parent_path() ? target.parent_path() : ".";
-  const std::string prefix = "." + target.filename().string() + ".tmp-";
+  const std::string prefix = std::string(".").append(target.filename().string()).append(".tmp-");
   remove_stale_temporaries(directory, prefix);
   const std::filesystem::path temporary =
       directory / (prefix + std::to_string(::getpid()) + "-" + std::to_string(counter++));

@@ -55,8 +55,8 @@ namespace hcnn {
 struct CheckpointInfo {
   std::uint64_t iteration = 0;
   std::uint64_t epoch = 0;  // epochs completed (0 when not saved by a Trainer)
-  std::map<std::string, std::string> metadata;
-  std::string architecture;  // as saved (empty in version 1); save_checkpoint writes the model's
+  std::map<std::string, std::string> metadata{};
+  std::string architecture{};  // as saved (empty in version 1); save_checkpoint writes the model's
   bool has_solver = false;
 };
 

@@ -337,7 +337,7 @@ struct Preprocess {
   bool mirror = false;                 // training augmentation: flip horizontally with probability 1/2
   bool bgr = true;                     // Caffe models expect B, G, R channel order
   std::array<float, 3> mean{0, 0, 0};  // per channel, in the output channel order
-  std::vector<float> mean_image;       // optional C x crop x crop mean, subtracted instead of `mean`
+  std::vector<float> mean_image{};     // optional C x crop x crop mean, subtracted instead of `mean`
   float scale = 1.0f;                  // applied after mean subtraction
 
   [[nodiscard]] Shape shape() const { return {3, crop, crop}; }
