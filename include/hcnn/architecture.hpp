@@ -6,7 +6,10 @@
 //   architecture<Combination<...>>() == "Combination{<base0> || <base1>} | <CLs>"
 #pragma once
 
+#include <array>
+#include <span>
 #include <string>
+#include <string_view>
 #include <utility>
 
 #include "average.hpp"
@@ -15,39 +18,66 @@
 
 namespace hcnn {
 
-// A layer as summary() shows it: kind, width and details ("Conv<48> 11x11/2 +ReLU").
-template <class L>
-std::string layer_description() {
-  std::string type = std::string(L::kind);
-  if constexpr (requires { L::out_channels; }) type += "<" + std::to_string(L::out_channels) + ">";
-  if constexpr (requires { L::outputs; }) type += "<" + std::to_string(L::outputs) + ">";
-  if constexpr (requires { L::classes; }) type += "<" + std::to_string(L::classes) + ">";
-  const std::string details = L::describe();
+namespace detail {
+
+// The string handling of the templates below, compiled once: they pass it what they know at
+// compile time (kinds, widths, function pointers to the parts of other types) instead of each
+// building strings of its own.
+
+// "Conv<48> 11x11/2 +ReLU": kind, width (none when negative) and details.
+inline std::string layer_description(std::string_view kind, int width, const std::string& details) {
+  std::string type(kind);
+  if (width >= 0) type += "<" + std::to_string(width) + ">";
   if (!details.empty()) type += (details.front() == ' ' ? "" : " ") + details;
   return type;
 }
 
+using Describe = std::string (*)();
+
+// "<input> | <name> <description> | ..."
+inline std::string join_layers(const std::string& input, std::span<const std::string> names,
+                               std::span<const Describe> descriptions) {
+  std::string text = input;
+  for (std::size_t i = 0; i < names.size(); ++i) text += " | " + names[i] + " " + descriptions[i]();
+  return text;
+}
+
+// "<base0> || <base1> || ..."
+inline std::string join_bases(std::span<const Describe> bases) {
+  std::string text;
+  for (std::size_t i = 0; i < bases.size(); ++i) text += (i == 0 ? "" : " || ") + bases[i]();
+  return text;
+}
+
+}  // namespace detail
+
+// A layer as summary() shows it: kind, width and details ("Conv<48> 11x11/2 +ReLU").
+template <class L>
+std::string layer_description() {
+  constexpr int width = [] {
+    if constexpr (requires { L::out_channels; }) return int{L::out_channels};
+    else if constexpr (requires { L::outputs; }) return int{L::outputs};
+    else if constexpr (requires { L::classes; }) return int{L::classes};
+    else return -1;
+  }();
+  return detail::layer_description(L::kind, width, L::describe());
+}
+
 template <class N>
 std::string architecture() {
-  if constexpr (is_combination<N>) {
-    std::string bases;
-    [&]<std::size_t... I>(std::index_sequence<I...>) {
-      ((bases += (I == 0 ? "" : " || ") + architecture<typename N::template base<I>>()), ...);
+  if constexpr (is_combination<N> || is_average<N>) {
+    static constexpr auto bases = []<std::size_t... I>(std::index_sequence<I...>) {
+      return std::array<detail::Describe, N::base_count>{&architecture<typename N::template base<I>>...};
     }(std::make_index_sequence<N::base_count>{});
-    return "Combination{" + bases + "} | " + architecture<typename N::head>();
-  } else if constexpr (is_average<N>) {
-    std::string bases;
-    [&]<std::size_t... I>(std::index_sequence<I...>) {
-      ((bases += (I == 0 ? "" : " || ") + architecture<typename N::template base<I>>()), ...);
-    }(std::make_index_sequence<N::base_count>{});
-    return "Average{" + bases + "}";
+    if constexpr (is_combination<N>)
+      return "Combination{" + detail::join_bases(bases) + "} | " + architecture<typename N::head>();
+    else
+      return "Average{" + detail::join_bases(bases) + "}";
   } else {
-    const auto names = layer_names<N>();
-    std::string text = to_string(N::input_shape);
-    [&]<std::size_t... I>(std::index_sequence<I...>) {
-      ((text += " | " + names[I] + " " + layer_description<typename N::template layer<I>>()), ...);
+    static constexpr auto descriptions = []<std::size_t... I>(std::index_sequence<I...>) {
+      return std::array<detail::Describe, N::depth>{&layer_description<typename N::template layer<I>>...};
     }(std::make_index_sequence<N::depth>{});
-    return text;
+    return detail::join_layers(to_string(N::input_shape), layer_names<N>(), descriptions);
   }
 }
 

@@ -14,7 +14,6 @@
 #include <limits>
 #include <span>
 #include <string>
-#include <tuple>
 #include <utility>
 #include <variant>
 #include <vector>
@@ -183,7 +182,7 @@ class Model<N, Backend, T> {
     if (!visits<depth - 1>(options)) return;
     ensure_workspace(batch_, Pass::backward);
     [[maybe_unused]] const ComputeScope scope;
-    auto& top = std::get<depth - 1>(layers_);
+    auto& top = layers_.template get<depth - 1>();
     top.backward_from_labels(acts_[depth - 1].data(), acts_[depth].data(), labels.data(), input_grad_of<depth - 1>(options),
                              batch_, workspace_.data());
     backward_below(depth - 1, options);
@@ -221,11 +220,11 @@ class Model<N, Backend, T> {
 
   template <std::size_t I>
   [[nodiscard]] auto& layer() {
-    return std::get<I>(layers_);
+    return layers_.template get<I>();
   }
   template <std::size_t I>
   [[nodiscard]] const auto& layer() const {
-    return std::get<I>(layers_);
+    return layers_.template get<I>();
   }
   [[nodiscard]] const std::array<std::string, depth>& names() const { return names_; }
 
@@ -251,7 +250,7 @@ class Model<N, Backend, T> {
   template <class F>
   void for_each_layer(F&& f) {
     [&]<std::size_t... I>(std::index_sequence<I...>) {
-      (f.template operator()<I>(std::get<I>(layers_)), ...);
+      (f.template operator()<I>(layers_.template get<I>()), ...);
     }(std::make_index_sequence<depth>{});
   }
 
@@ -273,7 +272,7 @@ class Model<N, Backend, T> {
   void ensure_workspace(int n, Pass pass) {
     std::size_t bytes = 0;
     [&]<std::size_t... I>(std::index_sequence<I...>) {
-      ((bytes = std::max(bytes, std::get<I>(layers_).workspace_bytes(n, pass))), ...);
+      ((bytes = std::max(bytes, layers_.template get<I>().workspace_bytes(n, pass))), ...);
     }(std::make_index_sequence<depth>{});
     workspace_.ensure((bytes + sizeof(T) - 1) / sizeof(T));
   }
@@ -314,7 +313,7 @@ class Model<N, Backend, T> {
   // the conv1 maps' size and the conv2_1 input's instead of twice the former.
   static constexpr std::array<std::uint8_t, depth + 1> gradient_buffer = [] {
     constexpr auto in_place = []<std::size_t... I>(std::index_sequence<I...>) {
-      return std::array<bool, depth>{InPlaceInputGradient<std::tuple_element_t<I, Layers>>...};
+      return std::array<bool, depth>{InPlaceInputGradient<typename Layers::template type<I>>...};
     }(std::make_index_sequence<depth>{});
     std::array<std::uint8_t, depth + 1> buffer{};
     for (std::size_t i = depth; i-- > 0;) buffer[i] = in_place[i] ? buffer[i + 1] : std::uint8_t(1 - buffer[i + 1]);
@@ -340,7 +339,7 @@ class Model<N, Backend, T> {
   template <std::size_t I>
   void backward_layer(std::size_t top, const BackwardOptions& options) {
     if (I >= top || !visits<I>(options)) return;
-    std::get<I>(layers_).backward(acts_[I].data(), acts_[I + 1].data(), gradient_of(I + 1), input_grad_of<I>(options),
+    layers_.template get<I>().backward(acts_[I].data(), acts_[I + 1].data(), gradient_of(I + 1), input_grad_of<I>(options),
                                   batch_, workspace_.data());
   }
 

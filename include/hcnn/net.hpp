@@ -10,9 +10,9 @@
 #include <array>
 #include <cstddef>
 #include <cstdint>
+#include <span>
 #include <string>
 #include <string_view>
-#include <tuple>
 #include <utility>
 
 #include "core/layer.hpp"
@@ -26,6 +26,17 @@ template <class T>
 inline constexpr bool is_input = false;
 template <int C, int H, int W>
 inline constexpr bool is_input<Input<C, H, W>> = true;
+
+// Caffe's naming rule, compiled once for every network: names[i] is prefixes[i] followed by
+// the number of weight layers in [0, i].
+inline void name_by_weight_layers(std::span<const std::string_view> prefixes, std::span<const bool> is_weight_layer,
+                                  std::span<std::string> names) {
+  int weight_index = 0;
+  for (std::size_t i = 0; i < names.size(); ++i) {
+    if (is_weight_layer[i]) ++weight_index;
+    names[i] = std::string(prefixes[i]) + std::to_string(weight_index);
+  }
+}
 
 template <class InputT, class... Layers>
 struct Net {
@@ -59,12 +70,9 @@ struct Net {
   // Caffe-style default names: the n-th weight layer is conv<n>, fc<n>; a pooling, LRN or
   // dropout layer takes the number of the weight layer before it (pool1, norm1, drop6).
   static std::array<std::string, depth> default_names() {
+    static constexpr std::array<std::string_view, depth> prefixes{Layers::name_prefix...};
     std::array<std::string, depth> names;
-    int weight_index = 0;
-    std::size_t i = 0;
-    ((weight_index += Layers::weight_layer ? 1 : 0,
-      names[i++] = std::string(Layers::name_prefix) + std::to_string(weight_index)),
-     ...);
+    name_by_weight_layers(prefixes, is_weight_layer, names);
     return names;
   }
 
@@ -136,12 +144,40 @@ constexpr std::size_t top_weight_layer_index(std::size_t k) {
   return 0;
 }
 
-// The tuple of bound layers a model of N on Backend with element type T holds.
+// Layer I of a LayerList, tagged with its index so that two equal layers stay distinct bases.
+template <std::size_t I, class Layer>
+struct IndexedLayer {
+  Layer layer;
+};
+
+// The bound layers of a model, each a direct base of one flat struct. A std::tuple nests one
+// base per element, and GCC compiles its constructors and destructors as chains that inline
+// into one another (16 destructors of the experiment's combination, each holding the rest of
+// its chain): flat, they are one linear sequence.
+template <class Seq, class... Layers>
+struct LayerList;
+template <std::size_t... I, class... Layers>
+struct LayerList<std::index_sequence<I...>, Layers...> : IndexedLayer<I, Layers>... {
+  template <std::size_t J>
+  using type = type_at<J, Layers...>;
+
+  template <std::size_t J>
+  type<J>& get() {
+    return static_cast<IndexedLayer<J, type<J>>&>(*this).layer;
+  }
+  template <std::size_t J>
+  const type<J>& get() const {
+    return static_cast<const IndexedLayer<J, type<J>>&>(*this).layer;
+  }
+};
+
+// The bound layers a model of N on Backend with element type T holds.
 template <NetSpec N, class T, class Backend, class Seq = std::make_index_sequence<N::depth>>
 struct BoundLayers;
 template <NetSpec N, class T, class Backend, std::size_t... I>
 struct BoundLayers<N, T, Backend, std::index_sequence<I...>> {
-  using type = std::tuple<LayerImpl<typename N::template layer<I>, N::template shape_before<I>(), T, Backend>...>;
+  using type =
+      LayerList<std::index_sequence<I...>, LayerImpl<typename N::template layer<I>, N::template shape_before<I>(), T, Backend>...>;
 };
 
 }  // namespace hcnn

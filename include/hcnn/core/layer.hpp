@@ -74,6 +74,17 @@ inline std::string short_float(float value) {
   return text;
 }
 
+// A square window in a layer's description: "3x3", then "/stride" (always, or unless it is 1),
+// then " pad p" unless it is 0. The layer specs' describe() are templates, one per layer type
+// of a program; they pass their parameters to helpers like this one, so that the string
+// handling is compiled once rather than once per layer type.
+inline std::string window_text(int size, int stride, bool show_unit_stride, int pad) {
+  std::string s = std::to_string(size) + "x" + std::to_string(size);
+  if (stride != 1 || show_unit_stride) s += "/" + std::to_string(stride);
+  if (pad != 0) s += " pad " + std::to_string(pad);
+  return s;
+}
+
 // What layer specs without weights (pooling, LRN, dropout) share: no parameters, no
 // multiply-adds counted (the paper counts weight layers).
 struct WeightlessSpec {

@@ -10,6 +10,7 @@
 
 #include <array>
 #include <cstdint>
+#include <span>
 #include <string>
 #include <string_view>
 #include <utility>
@@ -66,13 +67,20 @@ struct NamedParam {
   Param<T, Backend>* param;
 };
 
-// The Params a spec declares for input shape In (Spec::blobs<In>() returns BlobSpecs).
+// Allocates params[i] as specs[i] declares, for every i.
+template <class T, class Backend>
+void allocate_params(std::span<const BlobSpec> specs, std::span<Param<T, Backend>> params) {
+  for (std::size_t i = 0; i < specs.size(); ++i) params[i] = Param<T, Backend>(specs[i]);
+}
+
+// The Params a spec declares for input shape In (Spec::blobs<In>() returns BlobSpecs). Each
+// layer of a program instantiates this; the allocation is compiled once per element type.
 template <class Spec, auto In, class T, class Backend>
 auto make_params() {
-  constexpr auto specs = Spec::template blobs<In>();
-  return [&]<std::size_t... I>(std::index_sequence<I...>) {
-    return std::array<Param<T, Backend>, sizeof...(I)>{Param<T, Backend>(specs[I])...};
-  }(std::make_index_sequence<specs.size()>{});
+  static constexpr auto specs = Spec::template blobs<In>();
+  std::array<Param<T, Backend>, specs.size()> params;
+  allocate_params<T, Backend>(specs, params);
+  return params;
 }
 
 }  // namespace hcnn

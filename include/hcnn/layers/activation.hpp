@@ -4,6 +4,8 @@
 // it into the layer (Conv<..., Act = ReLU>). Identity opts out.
 #pragma once
 
+#include <concepts>
+#include <string>
 #include <string_view>
 
 namespace hcnn {
@@ -18,5 +20,10 @@ struct Identity {
 
 template <class A>
 concept Activation = std::same_as<A, ReLU> || std::same_as<A, Identity>;
+
+// A fused activation in a layer's description: " +ReLU", nothing for Identity.
+inline std::string activation_text(std::string_view name) {
+  return name == Identity::name ? std::string{} : " +" + std::string(name);
+}
 
 }  // namespace hcnn

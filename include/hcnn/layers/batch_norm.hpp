@@ -58,7 +58,7 @@ struct BatchNorm {
             BlobSpec{"bias", {In.c, 1, 1, 1}, 1, 1.0f, 0.0f}};
   }
   static std::string describe() {
-    std::string s = std::same_as<Act, Identity> ? std::string{} : " +" + std::string(Act::name);
+    std::string s = activation_text(Act::name);
     if (Eps != 1e-5f || MovingAverageFraction != 0.999f)
       s += " eps " + short_float(Eps) + " maf " + short_float(MovingAverageFraction);
     return s;

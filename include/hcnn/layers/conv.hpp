@@ -53,12 +53,8 @@ struct Conv {
             BlobSpec{"bias", {Out, 1, 1, 1}, 1, 2.0f, 0.0f}};
   }
   static std::string describe() {
-    std::string s = std::to_string(Kernel) + "x" + std::to_string(Kernel);
-    if (Stride != 1) s += "/" + std::to_string(Stride);
-    if (Pad != 0) s += " pad " + std::to_string(Pad);
-    if (Groups != 1) s += " group " + std::to_string(Groups);
-    if constexpr (!std::same_as<Act, Identity>) s += " +" + std::string(Act::name);
-    return s;
+    return window_text(Kernel, Stride, false, Pad) + (Groups != 1 ? " group " + std::to_string(Groups) : "") +
+           activation_text(Act::name);
   }
 };
 

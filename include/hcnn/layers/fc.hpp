@@ -22,9 +22,7 @@ struct FC : InnerProductSpec<Out> {
   static constexpr int outputs = Out;
   using activation = Act;
 
-  static std::string describe() {
-    return std::same_as<Act, Identity> ? std::string{} : " +" + std::string(Act::name);
-  }
+  static std::string describe() { return activation_text(Act::name); }
 };
 
 }  // namespace hcnn

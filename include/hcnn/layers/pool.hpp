@@ -36,11 +36,7 @@ struct Pool : WeightlessSpec {
     static_assert(K <= In.h + 2 * P && K <= In.w + 2 * P, "Pool: the window is larger than its (padded) input map");
     return {In.c, pooled_extent(In.h, K, S, P), pooled_extent(In.w, K, S, P)};
   }
-  static std::string describe() {
-    std::string s = std::to_string(K) + "x" + std::to_string(K) + "/" + std::to_string(S);
-    if (P != 0) s += " pad " + std::to_string(P);
-    return s;
-  }
+  static std::string describe() { return window_text(K, S, true, P); }
 };
 
 template <int K, int S = K, int P = 0>

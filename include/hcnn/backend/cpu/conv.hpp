@@ -156,9 +156,8 @@ void conv_forward_im2col(const ConvGeometry& g, const T* weight, const T* bias, 
     T* y = out + s * g.out_size();
     for (int group = 0; group < g.groups; ++group) {
       const T* col = columns(g, x + group * g.in_group() * g.in_plane(), lane_ws);
-      MatrixMap<T>(y + group * g.out_group() * g.positions(), g.out_group(), g.positions()).noalias() =
-          ConstMatrixMap<T>(weight + group * g.out_group() * g.patch(), g.out_group(), g.patch()) *
-          ConstMatrixMap<T>(col, g.patch(), g.positions());
+      gemm<false, false>(g.out_group(), g.positions(), g.patch(), weight + group * g.out_group() * g.patch(), g.patch(),
+                         col, g.positions(), y + group * g.out_group() * g.positions(), g.positions());
     }
     MatrixMap<T>(y, g.out_c, g.positions()).colwise() += ConstVectorMap<T>(bias, g.out_c);
     if (g.relu) activate<ReLU>(y, g.out_size());
@@ -183,25 +182,25 @@ void conv_backward_im2col(const ConvGeometry& g, const T* weight, T* weight_grad
   }
   for_each_sample<Deal::fixed>(n, lane_count, [&](int s, int lane) {
     T* col_ws = ws + std::size_t(lane) * g.lane_size();
-    MatrixMap<T> dweight(dweight_of(lane), out_c, patch);
+    T* dweight = dweight_of(lane);
     VectorMap<T> dbias(dbias_of(lane), out_c);
     const T* x = in + s * g.in_size();
     T* dy = dout + s * g.out_size();
     if (g.relu) activate_backward<ReLU>(out + s * g.out_size(), dy, g.out_size());
     dbias += ConstMatrixMap<T>(dy, out_c, positions).rowwise().sum();
     for (int group = 0; group < g.groups; ++group) {
-      const auto dy_g = ConstMatrixMap<T>(dy + group * g.out_group() * positions, g.out_group(), positions);
+      const T* dy_g = dy + group * g.out_group() * positions;
       // The columns are recomputed rather than kept from the forward pass, as Caffe does: for
       // VGG-19 at batch 32 they would take gigabytes.
       const T* col = columns(g, x + group * g.in_group() * g.in_plane(), col_ws);
-      dweight.middleRows(group * g.out_group(), g.out_group()).noalias() +=
-          dy_g * ConstMatrixMap<T>(col, patch, positions).transpose();
+      gemm_accumulate<false, true>(g.out_group(), patch, positions, dy_g, positions, col, positions,
+                                   dweight + group * g.out_group() * patch, patch);
       if (din == nullptr) continue;
       T* dx_g = din + s * g.in_size() + group * g.in_group() * g.in_plane();
       // The columns are no longer needed, so their gradient reuses the lane's workspace.
       T* dcol = g.pointwise() ? dx_g : col_ws;
-      MatrixMap<T>(dcol, patch, positions).noalias() =
-          ConstMatrixMap<T>(weight + group * g.out_group() * patch, g.out_group(), patch).transpose() * dy_g;
+      gemm<true, false>(patch, positions, g.out_group(), weight + group * g.out_group() * patch, patch, dy_g, positions,
+                        dcol, positions);
       if (!g.pointwise())
         col2im(dcol, g.in_group(), g.in_h, g.in_w, g.kernel, g.stride, g.pad, g.out_h, g.out_w, dx_g);
     }

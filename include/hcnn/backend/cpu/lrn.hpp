@@ -5,8 +5,11 @@
 // dx_c = dy_c * scale_c^-Beta - (2 Alpha Beta / Size) * x_c * sum_{c' near c} dy_c' y_c' / scale_c'.
 // The scale is recomputed in the backward pass (in the workspace) rather than kept per batch.
 // The samples run on parallel lanes (parallel.hpp), each with its own slice of the workspace.
+// The layer binds its shape and constants to an LrnGeometry and calls kernels compiled once per
+// element type, as Conv does.
 #pragma once
 
+#include <algorithm>
 #include <cmath>
 
 #include "../../core/layer.hpp"
@@ -16,76 +19,103 @@
 
 namespace hcnn {
 
+namespace cpu {
+
+// An LRN layer's shape and constants as runtime values.
+struct LrnGeometry {
+  int size;
+  float alpha, beta, k;
+  int channels, plane;
+
+  long sample() const { return long{channels} * plane; }
+  // Per lane: one sample's scale, and its dy*y/scale (backward) or squares (forward).
+  std::size_t lane_values() const { return 2 * std::size_t(sample()); }
+
+  template <class T>
+  ArrayMap<T> plane_of(T* p, int c) const {
+    return ArrayMap<T>(p + long{c} * plane, plane);
+  }
+  template <class T>
+  ConstArrayMap<T> plane_of(const T* p, int c) const {
+    return ConstArrayMap<T>(p + long{c} * plane, plane);
+  }
+
+  // scale = K + Alpha/Size * windowed sum of squares; `squares` is scratch of sample().
+  template <class T>
+  void compute_scale(const T* x, T* scale, T* squares) const {
+    const int half = (size - 1) / 2;
+    ArrayMap<T>(squares, sample()) = ConstArrayMap<T>(x, sample()).square();
+    for (int c = 0; c < channels; ++c) {
+      auto s = plane_of(scale, c);
+      s.setZero();
+      for (int c2 = std::max(0, c - half); c2 <= std::min(channels - 1, c + half); ++c2) s += plane_of(squares, c2);
+      s = T(k) + (T(alpha) / T(size)) * s;
+    }
+  }
+
+  // y = x * scale^-Beta. For Caffe's Beta of 0.75 as x / sqrt(scale * sqrt(scale)): correctly
+  // rounded square roots instead of a vectorised pow, which took 3 % of SmallD's training step.
+  template <class T>
+  void scale_by_power_of_minus_beta(const T* x, const T* scale, T* y) const {
+    const auto s = ConstArrayMap<T>(scale, sample());
+    if (beta == 0.75f)
+      ArrayMap<T>(y, sample()) = ConstArrayMap<T>(x, sample()) * (s * s.sqrt()).sqrt().inverse();
+    else
+      ArrayMap<T>(y, sample()) = ConstArrayMap<T>(x, sample()) * s.pow(-T(beta));
+  }
+};
+
+template <class T>
+void lrn_forward(const LrnGeometry& g, const T* in, T* out, int n, T* ws) {
+  for_each_sample(n, lanes(n), [&](int s, int lane) {
+    T* scale = ws + lane * g.lane_values();
+    g.compute_scale(in + s * g.sample(), scale, scale + g.sample());
+    g.scale_by_power_of_minus_beta(in + s * g.sample(), scale, out + s * g.sample());
+  });
+}
+
+template <class T>
+void lrn_backward(const LrnGeometry& g, const T* in, const T* out, const T* dout, T* din, int n, T* ws) {
+  const int half = (g.size - 1) / 2;
+  const T factor = T(2) * T(g.alpha) * T(g.beta) / T(g.size);
+  const long values = g.sample();
+  for_each_sample(n, lanes(n), [&](int s, int lane) {
+    const T* x = in + s * values;
+    const T* y = out + s * values;
+    const T* dy = dout + s * values;
+    T* dx = din + s * values;
+    T* scale = ws + lane * g.lane_values();
+    T* ratio = scale + values;
+    g.compute_scale(x, scale, ratio);
+    ArrayMap<T>(ratio, values) =
+        ConstArrayMap<T>(dy, values) * ConstArrayMap<T>(y, values) / ConstArrayMap<T>(scale, values);
+    g.scale_by_power_of_minus_beta(dy, scale, dx);
+    for (int c = 0; c < g.channels; ++c) {
+      auto dx_c = g.plane_of(dx, c);
+      const auto x_c = g.plane_of(x, c);
+      for (int c2 = std::max(0, c - half); c2 <= std::min(g.channels - 1, c + half); ++c2)
+        dx_c -= factor * x_c * g.plane_of(static_cast<const T*>(ratio), c2);
+    }
+  });
+}
+
+}  // namespace cpu
+
 template <int Size, float Alpha, float Beta, float K, Shape In, class T>
 struct LayerImpl<LRN<Size, Alpha, Beta, K>, In, T, Cpu> : NoParams<T, Cpu> {
   using spec = LRN<Size, Alpha, Beta, K>;
   static constexpr Shape out_shape = In;
-  static constexpr int half = (Size - 1) / 2;
-  static constexpr int plane = In.h * In.w;
 
-  // Per lane: one sample's scale, and its dy*y/scale (backward) or squares (forward).
-  std::size_t workspace_bytes(int n, Pass) const { return std::size_t(cpu::lanes(n)) * lane_values * sizeof(T); }
+  std::size_t workspace_bytes(int n, Pass) const { return std::size_t(cpu::lanes(n)) * geometry.lane_values() * sizeof(T); }
 
-  void forward(const T* in, T* out, int n, Mode, T* ws) const {
-    cpu::for_each_sample(n, cpu::lanes(n), [&](int s, int lane) {
-      const T* x = in + s * In.size();
-      T* scale = ws + lane * lane_values;
-      compute_scale(x, scale, scale + In.size());
-      cpu::ArrayMap<T>(out + s * In.size(), In.size()) =
-          cpu::ConstArrayMap<T>(x, In.size()) * power_of_minus_beta(cpu::ConstArrayMap<T>(scale, In.size()));
-    });
-  }
+  void forward(const T* in, T* out, int n, Mode, T* ws) const { cpu::lrn_forward(geometry, in, out, n, ws); }
 
   void backward(const T* in, const T* out, T* dout, T* din, int n, T* ws) {
-    if (din == nullptr) return;
-    const T factor = T(2) * T(Alpha) * T(Beta) / T(Size);
-    cpu::for_each_sample(n, cpu::lanes(n), [&](int s, int lane) {
-      const T* x = in + s * In.size();
-      const T* y = out + s * In.size();
-      const T* dy = dout + s * In.size();
-      T* dx = din + s * In.size();
-      T* scale = ws + lane * lane_values;
-      T* ratio = scale + In.size();
-      compute_scale(x, scale, ratio);
-      cpu::ArrayMap<T>(ratio, In.size()) = cpu::ConstArrayMap<T>(dy, In.size()) * cpu::ConstArrayMap<T>(y, In.size()) /
-                                           cpu::ConstArrayMap<T>(scale, In.size());
-      cpu::ArrayMap<T>(dx, In.size()) =
-          cpu::ConstArrayMap<T>(dy, In.size()) * power_of_minus_beta(cpu::ConstArrayMap<T>(scale, In.size()));
-      for (int c = 0; c < In.c; ++c) {
-        auto dx_c = plane_of(dx, c);
-        const auto x_c = cplane_of(x, c);
-        for (int c2 = std::max(0, c - half); c2 <= std::min(In.c - 1, c + half); ++c2)
-          dx_c -= factor * x_c * cplane_of(ratio, c2);
-      }
-    });
+    if (din != nullptr) cpu::lrn_backward(geometry, in, out, dout, din, n, ws);
   }
 
  private:
-  static constexpr std::size_t lane_values = 2 * std::size_t(In.size());
-
-  // scale^-Beta. For Caffe's Beta of 0.75 as 1 / sqrt(scale * sqrt(scale)): correctly rounded
-  // square roots instead of a vectorised pow, which took 3 % of SmallD's training step.
-  template <class Scale>
-  static auto power_of_minus_beta(const Scale& scale) {
-    if constexpr (Beta == 0.75f)
-      return (scale * scale.sqrt()).sqrt().inverse();
-    else
-      return scale.pow(-T(Beta));
-  }
-
-  static auto plane_of(T* p, int c) { return cpu::ArrayMap<T>(p + c * plane, plane); }
-  static auto cplane_of(const T* p, int c) { return cpu::ConstArrayMap<T>(p + c * plane, plane); }
-
-  // scale = K + Alpha/Size * windowed sum of squares; `squares` is scratch of In.size().
-  static void compute_scale(const T* x, T* scale, T* squares) {
-    cpu::ArrayMap<T>(squares, In.size()) = cpu::ConstArrayMap<T>(x, In.size()).square();
-    for (int c = 0; c < In.c; ++c) {
-      auto s = plane_of(scale, c);
-      s.setZero();
-      for (int c2 = std::max(0, c - half); c2 <= std::min(In.c - 1, c + half); ++c2) s += cplane_of(squares, c2);
-      s = T(K) + (T(Alpha) / T(Size)) * s;
-    }
-  }
+  static constexpr cpu::LrnGeometry geometry{Size, Alpha, Beta, K, In.c, In.h * In.w};
 };
 
 }  // namespace hcnn

@@ -298,9 +298,8 @@ void transform_output(const T* M, const Maps& out, long first, int count, const 
 template <class T>
 void multiply_tap(const T* U, const Maps& in, const Maps& out, long count, const T* V, T* M, int e) {
   const std::size_t v_tap = std::size_t(in.channels) * count, m_tap = std::size_t(out.channels) * count;
-  MatrixMap<T>(M + e * m_tap, out.channels, count).noalias() =
-      ConstMatrixMap<T>(U + std::size_t(e) * out.channels * in.channels, out.channels, in.channels) *
-      ConstMatrixMap<T>(V + e * v_tap, in.channels, count);
+  gemm<false, false>(out.channels, count, in.channels, U + std::size_t(e) * out.channels * in.channels, in.channels,
+                     V + e * v_tap, count, M + e * m_tap, count);
 }
 
 // Convolves tiles [first, first + count) of the batch: x (pad `pad`) with the transformed
@@ -388,9 +387,8 @@ void accumulate_weight_gradient(const T* x, const Maps& in, int pad, const T* dy
   transform_output_gradient(dy, out, first, count, D);
   const std::size_t v_tap = std::size_t(in.channels) * count, d_tap = std::size_t(out.channels) * count;
   for (int e = 0; e < taps; ++e) {
-    MatrixMap<T>(dU + std::size_t(e) * out.channels * in.channels, out.channels, in.channels).noalias() +=
-        ConstMatrixMap<T>(D + e * d_tap, out.channels, count) *
-        ConstMatrixMap<T>(V + e * v_tap, in.channels, count).transpose();
+    gemm_accumulate<false, true>(out.channels, in.channels, count, D + e * d_tap, count, V + e * v_tap, count,
+                                 dU + std::size_t(e) * out.channels * in.channels, in.channels);
   }
 }
 
