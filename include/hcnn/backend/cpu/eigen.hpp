@@ -5,6 +5,7 @@
 #pragma once
 
 #include <algorithm>
+#include <type_traits>
 
 #include <Eigen/Core>
 
@@ -37,15 +38,41 @@ auto strided_operand(const T* data, long rows, long cols, long stride) {
 // C (m x n, row stride ldc) += op(A) op(B), with op(A) m x k and op(B) k x n; A is stored
 // row-major with row stride lda as m x k, or as k x m when TransA (B likewise).
 //
-// Every product of the CPU layers goes through here. Each distinct Eigen product expression
-// instantiates Eigen's whole dispatch (a coefficient-wise product for tiny sizes, two
-// matrix-vector kernels, the blocked GEMM and its OpenMP driver); with one expression per
-// transpose pattern instead of one per call site, a translation unit that trains the
-// experiment's combination compiles about a fifth faster (docs/performance.md).
+// Every product of the CPU layers goes through here, and it calls Eigen's blocked GEMM and its
+// OpenMP driver directly. A product expression (C.noalias() += A * B) instantiates Eigen's
+// whole dispatch for it: a coefficient-wise product for tiny sizes and two matrix-vector
+// kernels besides the GEMM. For the experiment's translation unit that dispatch took about
+// 1.6 s of compile time for three patterns, and a product expression per call site (as
+// before) 5 s. This uses Eigen's internal API (general_matrix_matrix_product, gemm_functor,
+// parallelize_gemm) as Eigen 3.4's own product does; the static_assert guards the version.
+static_assert(EIGEN_VERSION_AT_LEAST(3, 4, 0) && !EIGEN_VERSION_AT_LEAST(3, 4, 90),
+              "hcnn calls Eigen 3.4's internal GEMM (backend/cpu/eigen.hpp): check gemm_accumulate against this Eigen");
 template <bool TransA, bool TransB, class T>
 void gemm_accumulate(long m, long n, long k, const T* a, long lda, const T* b, long ldb, T* c, long ldc) {
-  Eigen::Map<RowMatrix<T>, 0, Eigen::OuterStride<>> product(c, m, n, Eigen::OuterStride<>(ldc));
-  product.noalias() += strided_operand<TransA>(a, m, k, lda) * strided_operand<TransB>(b, k, n, ldb);
+  namespace internal = Eigen::internal;
+  if (m == 0 || n == 0 || k == 0) return;
+  using Product = Eigen::Map<RowMatrix<T>, 0, Eigen::OuterStride<>>;
+  const auto lhs = strided_operand<TransA>(a, m, k, lda);
+  const auto rhs = strided_operand<TransB>(b, k, n, ldb);
+  Product product(c, m, n, Eigen::OuterStride<>(ldc));
+  if constexpr (!TransA && TransB) {
+    // One row times a transposed matrix (FC at batch 1) is bound by reading the matrix, which
+    // Eigen's matrix-vector kernel streams once; its GEMM would pack it first.
+    if (m == 1) {
+      auto row = product.row(0);
+      row.noalias() += lhs.row(0) * rhs;
+      return;
+    }
+  }
+  using Blocking = internal::gemm_blocking_space<Eigen::RowMajor, T, T, Eigen::Dynamic, Eigen::Dynamic, Eigen::Dynamic>;
+  using Gemm = internal::general_matrix_matrix_product<long, T, TransA ? Eigen::ColMajor : Eigen::RowMajor, false, T,
+                                                       TransB ? Eigen::ColMajor : Eigen::RowMajor, false, Eigen::RowMajor, 1>;
+  using Functor = internal::gemm_functor<T, long, Gemm, std::remove_const_t<decltype(lhs)>,
+                                         std::remove_const_t<decltype(rhs)>, Product, Blocking>;
+  Blocking blocking(m, n, k, 1, true);
+  // As Eigen's product: threads over the rows and columns of C unless already in a parallel
+  // region (a lane of parallel.hpp), the `true` saying that C is row-major.
+  internal::parallelize_gemm<true>(Functor(lhs, rhs, product, T{1}, blocking), m, n, k, true);
 }
 
 // C = op(A) op(B), as gemm_accumulate. Eigen clears C before a large product anyway, so
