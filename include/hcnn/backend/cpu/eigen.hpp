@@ -75,11 +75,15 @@ void gemm_accumulate(long m, long n, long k, const T* a, long lda, const T* b, l
   internal::parallelize_gemm<true>(Functor(lhs, rhs, product, T{1}, blocking), m, n, k, true);
 }
 
-// C = op(A) op(B), as gemm_accumulate. Eigen clears C before a large product anyway, so
-// clearing it here first costs nothing and keeps one expression per pattern.
+// C = op(A) op(B), as gemm_accumulate. Eigen's own product clears C before a large product
+// too, so clearing it here costs nothing and only the accumulating form is compiled.
 template <bool TransA, bool TransB, class T>
 void gemm(long m, long n, long k, const T* a, long lda, const T* b, long ldb, T* c, long ldc) {
-  for (long row = 0; row < m; ++row) std::fill_n(c + row * ldc, n, T{0});
+  if (ldc == n) {
+    std::fill_n(c, m * n, T{0});  // one memset: Winograd's tap products have many short rows
+  } else {
+    for (long row = 0; row < m; ++row) std::fill_n(c + row * ldc, n, T{0});
+  }
   gemm_accumulate<TransA, TransB>(m, n, k, a, lda, b, ldb, c, ldc);
 }
 
