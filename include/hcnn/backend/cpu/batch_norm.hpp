@@ -25,21 +25,22 @@ struct BatchNormGeometry {
   int channels, plane;  // per sample: `channels` maps of `plane` values
   float eps, maf;       // Caffe's eps and moving_average_fraction
   long sample() const { return long{channels} * plane; }
+
+  // Channel c of sample s of an N,C,H,W buffer.
+  template <class T>
+  ArrayMap<T> channel(T* p, int s, int c) const {
+    return ArrayMap<T>(p + s * sample() + long{c} * plane, plane);
+  }
+  template <class T>
+  ConstArrayMap<T> channel(const T* p, int s, int c) const {
+    return ConstArrayMap<T>(p + s * sample() + long{c} * plane, plane);
+  }
 };
 
 // Where the layer's blobs are, in Caffe's order (BatchNorm's three, then Scale's two).
 struct BatchNormBlob {
   static constexpr std::size_t mean_sum = 0, var_sum = 1, factor = 2, scale = 3, bias = 4;
 };
-
-template <class T>
-ArrayMap<T> channel_of(const BatchNormGeometry& g, T* p, int s, int c) {
-  return ArrayMap<T>(p + s * g.sample() + long{c} * g.plane, g.plane);
-}
-template <class T>
-ConstArrayMap<T> channel_of(const BatchNormGeometry& g, const T* p, int s, int c) {
-  return ConstArrayMap<T>(p + s * g.sample() + long{c} * g.plane, g.plane);
-}
 
 // Normalises n samples with the batch's statistics (training, which also updates the moving
 // sums) or the moving ones, keeping per channel the mean and 1/sqrt(var + eps) it used.
@@ -60,9 +61,9 @@ void batch_norm_forward(const BatchNormGeometry& g, std::span<Param<T, Cpu>, 5> 
   for (int c = 0; c < g.channels; ++c) {
     if (training) {
       double sum = 0, squares = 0;
-      for (int s = 0; s < n; ++s) sum += double(channel_of(g, in, s, c).sum());
+      for (int s = 0; s < n; ++s) sum += double(g.channel(in, s, c).sum());
       const double batch_mean = sum / m;
-      for (int s = 0; s < n; ++s) squares += double((channel_of(g, in, s, c) - T(batch_mean)).square().sum());
+      for (int s = 0; s < n; ++s) squares += double((g.channel(in, s, c) - T(batch_mean)).square().sum());
       const double var = squares / m;
       mean[c] = T(batch_mean);
       inv_std[c] = T(1.0 / std::sqrt(var + double(g.eps)));
@@ -73,8 +74,8 @@ void batch_norm_forward(const BatchNormGeometry& g, std::span<Param<T, Cpu>, 5> 
     const T a = params[BatchNormBlob::scale].value[c] * inv_std[c];
     const T b = params[BatchNormBlob::bias].value[c] - a * mean[c];
     for (int s = 0; s < n; ++s) {
-      auto y = channel_of(g, out, s, c);
-      y = a * channel_of(g, in, s, c) + b;
+      auto y = g.channel(out, s, c);
+      y = a * g.channel(in, s, c) + b;
       activate<Act>(y.data(), g.plane);  // while the plane is in cache
     }
   }
@@ -92,10 +93,10 @@ void batch_norm_backward(const BatchNormGeometry& g, std::span<Param<T, Cpu>, 5>
     const T mean_c = mean[c], inv_std_c = inv_std[c];
     T dy_sum{0}, dy_xhat_sum{0};
     for (int s = 0; s < n; ++s) {
-      auto dy = channel_of(g, dout, s, c);
-      activate_backward<Act>(channel_of(g, out, s, c).data(), dy.data(), g.plane);
+      auto dy = g.channel(dout, s, c);
+      activate_backward<Act>(g.channel(out, s, c).data(), dy.data(), g.plane);
       dy_sum += dy.sum();
-      dy_xhat_sum += (dy * (channel_of(g, in, s, c) - mean_c)).sum() * inv_std_c;
+      dy_xhat_sum += (dy * (g.channel(in, s, c) - mean_c)).sum() * inv_std_c;
     }
     params[BatchNormBlob::scale].grad[c] = dy_xhat_sum;
     params[BatchNormBlob::bias].grad[c] = dy_sum;
@@ -104,10 +105,10 @@ void batch_norm_backward(const BatchNormGeometry& g, std::span<Param<T, Cpu>, 5>
     for (int s = 0; s < n; ++s) {
       if (training) {
         // The batch statistics depend on x: dx = a (dy - mean(dy) - x_hat mean(dy x_hat)).
-        channel_of(g, din, s, c) = a * (channel_of(g, dout, s, c) - dy_sum / m -
-                                        (channel_of(g, in, s, c) - mean_c) * inv_std_c * (dy_xhat_sum / m));
+        g.channel(din, s, c) = a * (g.channel(dout, s, c) - dy_sum / m -
+                                        (g.channel(in, s, c) - mean_c) * inv_std_c * (dy_xhat_sum / m));
       } else {
-        channel_of(g, din, s, c) = a * channel_of(g, dout, s, c);
+        g.channel(din, s, c) = a * g.channel(dout, s, c);
       }
     }
   }

@@ -28,6 +28,7 @@ struct LrnGeometry {
   int channels, plane;
 
   long sample() const { return long{channels} * plane; }
+  int half() const { return (size - 1) / 2; }  // channels on each side of the window's centre
   // Per lane: one sample's scale, and its dy*y/scale (backward) or squares (forward).
   std::size_t lane_values() const { return 2 * std::size_t(sample()); }
 
@@ -43,12 +44,11 @@ struct LrnGeometry {
   // scale = K + Alpha/Size * windowed sum of squares; `squares` is scratch of sample().
   template <class T>
   void compute_scale(const T* x, T* scale, T* squares) const {
-    const int half = (size - 1) / 2;
     ArrayMap<T>(squares, sample()) = ConstArrayMap<T>(x, sample()).square();
     for (int c = 0; c < channels; ++c) {
       auto s = plane_of(scale, c);
       s.setZero();
-      for (int c2 = std::max(0, c - half); c2 <= std::min(channels - 1, c + half); ++c2) s += plane_of(squares, c2);
+      for (int c2 = std::max(0, c - half()); c2 <= std::min(channels - 1, c + half()); ++c2) s += plane_of(squares, c2);
       s = T(k) + (T(alpha) / T(size)) * s;
     }
   }
@@ -76,7 +76,6 @@ void lrn_forward(const LrnGeometry& g, const T* in, T* out, int n, T* ws) {
 
 template <class T>
 void lrn_backward(const LrnGeometry& g, const T* in, const T* out, const T* dout, T* din, int n, T* ws) {
-  const int half = (g.size - 1) / 2;
   const T factor = T(2) * T(g.alpha) * T(g.beta) / T(g.size);
   const long values = g.sample();
   for_each_sample(n, lanes(n), [&](int s, int lane) {
@@ -85,16 +84,17 @@ void lrn_backward(const LrnGeometry& g, const T* in, const T* out, const T* dout
     const T* dy = dout + s * values;
     T* dx = din + s * values;
     T* scale = ws + lane * g.lane_values();
-    T* ratio = scale + values;
+    T* ratio = scale + values;  // dy * y / scale
     g.compute_scale(x, scale, ratio);
     ArrayMap<T>(ratio, values) =
         ConstArrayMap<T>(dy, values) * ConstArrayMap<T>(y, values) / ConstArrayMap<T>(scale, values);
+    const T* ratios = ratio;
     g.scale_by_power_of_minus_beta(dy, scale, dx);
     for (int c = 0; c < g.channels; ++c) {
       auto dx_c = g.plane_of(dx, c);
       const auto x_c = g.plane_of(x, c);
-      for (int c2 = std::max(0, c - half); c2 <= std::min(g.channels - 1, c + half); ++c2)
-        dx_c -= factor * x_c * g.plane_of(static_cast<const T*>(ratio), c2);
+      for (int c2 = std::max(0, c - g.half()); c2 <= std::min(g.channels - 1, c + g.half()); ++c2)
+        dx_c -= factor * x_c * g.plane_of(ratios, c2);
     }
   });
 }
