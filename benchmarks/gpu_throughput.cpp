@@ -1,5 +1,6 @@
 // Images per second of whole networks on the GPU (Cuda backend), inference and training step
-// (forward + backward + SGD update), and each layer's forward and backward times; the peer is
+// (forward + backward + SGD update; ordinary, and replayed from a CUDA graph by
+// cuda::TrainingGraph, with the speed-up), and each layer's forward and backward times; the peer is
 // PyTorch with cuDNN, run by benchmarks/gpu_peer.py in the same scripts/gpu-check.sh run.
 //
 //   hcnn_bench_gpu --net caffenet,vgg19,combination --batch 1,32,128 [--repeats 10] [--layers]
@@ -110,13 +111,19 @@ void run(const char* name, const std::vector<int>& batches, int repeats, bool la
     for (int s = 0; s < n; ++s) labels[std::size_t(s)] = s % M::output_shape.c;
 
     const double inference = median_seconds(repeats, [&] { model.forward(x, Mode::test); });
+    const auto params = model.parameters();
     const double training = median_seconds(repeats, [&] {
       model.forward(x, Mode::train);
       model.backward(labels);
-      solver.step(model.parameters());
+      solver.step(params);
     });
-    std::printf("%-12s batch %4d  inference %9.1f img/s (%6.0f GFLOP/s)  training %9.1f img/s (%6.0f GFLOP/s)\n", name,
-                n, n / inference, 2.0 * macs * n / inference / 1e9, n / training, 6.0 * macs * n / training / 1e9);
+    // The same step replayed from a CUDA graph (the warm-up runs it once and captures it).
+    cuda::TrainingGraph graph(model, solver);
+    const double graphed = median_seconds(repeats, [&] { graph.run(x, labels); });
+    std::printf("%-12s batch %4d  inference %9.1f img/s (%6.0f GFLOP/s)  training %9.1f img/s (%6.0f GFLOP/s)"
+                "  graph %9.1f img/s (%.2fx)\n",
+                name, n, n / inference, 2.0 * macs * n / inference / 1e9, n / training, 6.0 * macs * n / training / 1e9,
+                n / graphed, training / graphed);
     if constexpr (requires { model.for_each_layer([]<std::size_t>(auto&) {}); })
       if (layers) {
         model.forward(x, Mode::test);

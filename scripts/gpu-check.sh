@@ -2,7 +2,7 @@
 # The Cuda backend's checks on a lent GPU machine (issue 14), in one run of well under 10 min:
 #   1. builds hcnn's kernels (nvcc, sm_90) and the GPU tests and benchmark (the C++ compiler);
 #   2. runs the GPU tests: every layer and a whole training step against the CPU backend;
-#   3. compute-sanitizer memcheck on a small training step;
+#   3. compute-sanitizer memcheck on a small training step, ordinary and captured in a graph;
 #   4. the benchmarks: hcnn_bench_gpu beside PyTorch with cuDNN (benchmarks/gpu_peer.py), FP32
 #      and TF32, CaffeNet, VGG-19 and [D,VD]+2CL at batch 1, 32 and 128.
 # Everything it prints is also written under $OUT (default ./gpu-out). The image there has no
@@ -53,8 +53,8 @@ step "GPU tests"
 timeout 120 $BUILD/test_cuda
 timeout 240 $BUILD/test_cuda_layers --durations yes
 
-step "compute-sanitizer memcheck on a small training step"
-timeout 180 compute-sanitizer --tool memcheck --error-exitcode 9 $BUILD/test_cuda_layers "[model]"
+step "compute-sanitizer memcheck on a small training step, ordinary and from a CUDA graph"
+timeout 180 compute-sanitizer --tool memcheck --error-exitcode 9 $BUILD/test_cuda_layers "[model],[graph]"
 echo "memcheck exit status: $?"
 
 step "benchmarks: hcnn (FP32), then PyTorch (FP32), then both in TF32"

@@ -15,7 +15,6 @@
 #include <span>
 #include <string>
 #include <utility>
-#include <variant>
 #include <vector>
 
 #include "backend/cpu/denormals.hpp"
@@ -159,7 +158,7 @@ class Model<N, Backend, T> {
     if (n <= 0) throw ShapeError("Model::forward: the batch size must be positive, got " + std::to_string(n));
     prepare(n);
     write(acts_[From].data());
-    [[maybe_unused]] const ComputeScope scope;
+    [[maybe_unused]] const PassScope<Backend> scope;
     for_each_layer([&]<std::size_t I>(auto& layer) {
       if constexpr (I >= From) layer.forward(acts_[I].data(), acts_[I + 1].data(), n, layer_mode<I>(mode), workspace_.data());
     });
@@ -181,7 +180,7 @@ class Model<N, Backend, T> {
     check_labels(labels, batch_, output_shape.c, "Model");
     if (!visits<depth - 1>(options)) return;
     ensure_workspace(batch_, Pass::backward);
-    [[maybe_unused]] const ComputeScope scope;
+    [[maybe_unused]] const PassScope<Backend> scope;
     auto& top = layers_.template get<depth - 1>();
     top.backward_from_labels(acts_[depth - 1].data(), acts_[depth].data(), labels.data(), input_grad_of<depth - 1>(options),
                              batch_, workspace_.data());
@@ -201,7 +200,7 @@ class Model<N, Backend, T> {
   void backward_with(BackwardOptions options, Write&& write) {
     if (batch_ == 0) throw Error("Model: backward called before any forward pass");
     write(gradient_of(depth));
-    [[maybe_unused]] const ComputeScope scope;
+    [[maybe_unused]] const PassScope<Backend> scope;
     backward_below(depth, options);
   }
 
@@ -342,10 +341,6 @@ class Model<N, Backend, T> {
     layers_.template get<I>().backward(acts_[I].data(), acts_[I + 1].data(), gradient_of(I + 1), input_grad_of<I>(options),
                                   batch_, workspace_.data());
   }
-
-  // What the backend sets up while layers compute: on the CPU, denormals flushed to zero
-  // (backend/cpu/denormals.hpp).
-  using ComputeScope = std::conditional_t<std::same_as<Backend, Cpu>, cpu::FlushDenormals, std::monostate>;
 
   Layers layers_;
   std::array<std::string, depth> names_;

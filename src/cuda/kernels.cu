@@ -94,8 +94,10 @@ __global__ void pool_backward_kernel(PoolGeometry g, const float* in, const floa
 
 // One thread per block of four values: one Philox call gives all four draws.
 __global__ void dropout_forward_kernel(const float* in, float* out, std::uint8_t* mask, std::size_t count,
-                                       std::uint64_t key, std::uint64_t step, std::uint32_t threshold, float scale) {
+                                       std::uint64_t key, Scalar<std::uint64_t> pass, std::uint32_t threshold,
+                                       float scale) {
   const std::size_t blocks = (count + 3) / 4;
+  const std::uint64_t step = pass.get();
   for (std::size_t b = blockIdx.x * std::size_t(blockDim.x) + threadIdx.x; b < blocks;
        b += std::size_t(gridDim.x) * blockDim.x) {
     const Philox4x32 draws = counter_block(key, step, b);
@@ -175,7 +177,11 @@ __global__ void batch_norm_fixed_kernel(const float* x, const float* dy, const f
   }
 }
 
-__global__ void sgd_kernel(float* w, const float* g, float* v, std::size_t n, float momentum, float rate, float decay) {
+__global__ void sgd_kernel(float* w, const float* g, float* v, std::size_t n, Scalar<float> lr, Scalar<float> momentum_of,
+                           Scalar<float> weight_decay, float lr_mult, float decay_mult) {
+  const float momentum = momentum_of.get();
+  const float rate = lr.get() * lr_mult;
+  const float decay = weight_decay.get() * decay_mult;
   for (std::size_t i = blockIdx.x * std::size_t(blockDim.x) + threadIdx.x; i < n;
        i += std::size_t(gridDim.x) * blockDim.x) {
     v[i] = momentum * v[i] + rate * (g[i] + decay * w[i]);
@@ -201,7 +207,7 @@ void pool_backward(const PoolGeometry& g, const float* in, const float* dout, fl
 }
 
 void dropout_forward(const float* in, float* out, std::uint8_t* mask, std::size_t count, std::uint64_t key,
-                     std::uint64_t step, std::uint32_t threshold, float scale, cudaStream_t stream) {
+                     Scalar<std::uint64_t> step, std::uint32_t threshold, float scale, cudaStream_t stream) {
   dropout_forward_kernel<<<grid_for((count + 3) / 4), threads, 0, stream>>>(in, out, mask, count, key, step,
                                                                              threshold, scale);
   HCNN_CUDA_CHECK(cudaGetLastError());
@@ -241,9 +247,9 @@ void batch_norm_backward_fixed(const float* x, const float* dy, const float* sca
   HCNN_CUDA_CHECK(cudaGetLastError());
 }
 
-void sgd_update(float* w, const float* g, float* v, std::size_t n, float momentum, float rate, float decay,
-                cudaStream_t stream) {
-  sgd_kernel<<<grid_for(n), threads, 0, stream>>>(w, g, v, n, momentum, rate, decay);
+void sgd_update(float* w, const float* g, float* v, std::size_t n, Scalar<float> lr, Scalar<float> momentum,
+                Scalar<float> weight_decay, float lr_mult, float decay_mult, cudaStream_t stream) {
+  sgd_kernel<<<grid_for(n), threads, 0, stream>>>(w, g, v, n, lr, momentum, weight_decay, lr_mult, decay_mult);
   HCNN_CUDA_CHECK(cudaGetLastError());
 }
 

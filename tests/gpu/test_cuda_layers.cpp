@@ -200,14 +200,17 @@ TEST_CASE("A training step of a whole network agrees with the CPU backend, dropo
   compare_training<Mini>(7, normal_values(6 * Mini::input_shape.size(), 11), {0, 1, 2, 3, 4, 0}, 3);
 }
 
+namespace {
+// Bases of different architectures and input sizes (centre crops of the shared 9x9 input),
+// with dropout at their tops and a BatchNorm in one.
+using A = Net<Input<2, 9, 9>, Conv<4, 3>, MaxPool<2, 2>, FC<6>, Dropout<0.5f>, FC<5>, Dropout<0.5f>, Softmax<3>>;
+using B = Net<Input<2, 7, 7>, Conv<3, 3, 1, 1, 1, Identity>, BatchNorm<ReLU>, MaxPool<2, 2>, FC<5>, Dropout<0.5f>, FC<4>,
+              Dropout<0.5f>, Softmax<3>>;
+using Joint = Combination<A, B, FC<6>, Softmax<4>>;
+}  // namespace
+
 TEST_CASE("A Combination's and an Average's training steps agree with the CPU backend", "[cuda][combination]") {
-  // Bases of different architectures and input sizes (centre crops of the shared 9x9 input),
-  // with dropout at their tops and a BatchNorm in one: crops, concatenation and the gradient's
-  // split all run on the device.
-  using A = Net<Input<2, 9, 9>, Conv<4, 3>, MaxPool<2, 2>, FC<6>, Dropout<0.5f>, FC<5>, Dropout<0.5f>, Softmax<3>>;
-  using B = Net<Input<2, 7, 7>, Conv<3, 3, 1, 1, 1, Identity>, BatchNorm<ReLU>, MaxPool<2, 2>, FC<5>, Dropout<0.5f>,
-                FC<4>, Dropout<0.5f>, Softmax<3>>;
-  using Joint = Combination<A, B, FC<6>, Softmax<4>>;
+  // Crops, concatenation and the gradient's split all run on the device.
   const int n = 5;
   const std::vector<float> x = normal_values(n * Joint::input_shape.size(), 12);
   compare_training<Joint>(5, x, {0, 1, 2, 3, 1}, 2);
@@ -220,6 +223,90 @@ TEST_CASE("A Combination's and an Average's training steps agree with the CPU ba
   gpu_average.forward(gx);
   require_close(host_values(cpu_average.output().buffer(), n * 3), host_values(gpu_average.output().buffer(), n * 3),
                 fp32_tolerance, "averaged probabilities");
+}
+
+namespace {
+// The same steps taken ordinarily by one model and through a cuda::TrainingGraph by another
+// from the same seed: the same losses and parameters, and the graph captured and replayed when
+// it should. The ordinary model runs first: any pass on the thread counts as a change that
+// makes the graph capture anew.
+template <class NetT>
+void compare_graph_steps(int n, std::uint64_t seed, const std::vector<int>& labels) {
+  using M = Model<NetT, Cuda>;
+  using Run = typename cuda::TrainingGraph<M>::Run;
+  struct Step {
+    int batch;
+    float lr;
+    bool evaluate_first;  // another pass through the model before the step
+  };
+  const std::vector<Step> steps{{n, 0.05f, false}, {n, 0.05f, false}, {n, 0.05f, false},
+                                {n, 0.02f, false},  // a launch reads the learning rate of its moment
+                                {n, 0.02f, true},     {n, 0.02f, false},
+                                {n - 2, 0.02f, false},  // a new batch size: ordinary, then captured
+                                {n - 2, 0.02f, false}, {n, 0.02f, false}};
+  const std::vector<Run> expected{Run::ordinary, Run::captured, Run::replayed, Run::replayed, Run::captured,
+                                  Run::replayed, Run::ordinary, Run::captured, Run::captured};
+  auto inputs = [&](std::size_t i) {
+    const std::vector<float> host = normal_values(std::size_t(steps[i].batch) * NetT::input_shape.size(), 30 + i);
+    Tensor<float, Cuda> x(steps[i].batch, NetT::input_shape);
+    x.buffer().copy_from_host(host.data(), host.size());
+    return x;
+  };
+  auto labels_of = [&](std::size_t i) { return std::span<const int>(labels.data(), std::size_t(steps[i].batch)); };
+
+  M ordinary(seed);
+  SgdSolver<float, Cuda> ordinary_solver;
+  const auto params = ordinary.parameters();
+  std::vector<double> losses;
+  for (std::size_t i = 0; i < steps.size(); ++i) {
+    const auto x = inputs(i);
+    if (steps[i].evaluate_first) ordinary.forward(x, Mode::test);
+    ordinary_solver.config().lr = steps[i].lr;
+    ordinary.forward(x, Mode::train);
+    losses.push_back(ordinary.loss(labels_of(i)));
+    ordinary.backward(labels_of(i));
+    ordinary_solver.step(params);
+  }
+
+  M graphed(seed);
+  SgdSolver<float, Cuda> graphed_solver;
+  cuda::TrainingGraph graph(graphed, graphed_solver);
+  for (std::size_t i = 0; i < steps.size(); ++i) {
+    INFO("step " << i);
+    const auto x = inputs(i);
+    if (steps[i].evaluate_first) graphed.forward(x, Mode::test);
+    graphed_solver.config().lr = steps[i].lr;
+    graph.run(x, labels_of(i));
+    CHECK(graph.last_run() == expected[i]);
+    CHECK(graphed.loss(labels_of(i)) == Approx(losses[i]).epsilon(1e-4));
+  }
+  CHECK(graph.captures() == 4);
+  require_close(testing::parameter_values(ordinary), testing::parameter_values(graphed), 1e-4,
+                "parameters after the steps");
+  const auto a = ordinary.random_streams(), b = graphed.random_streams();
+  REQUIRE(a.size() == b.size());
+  for (std::size_t i = 0; i < a.size(); ++i) CHECK(a[i].stream->step == b[i].stream->step);
+}
+}  // namespace
+
+TEST_CASE("Training steps replayed from a CUDA graph equal ordinary steps", "[cuda][graph]") {
+  SECTION("a CaffeNet in miniature, dropout and BatchNorm included") {
+    compare_graph_steps<Mini>(6, 7, {0, 1, 2, 3, 4, 0});
+  }
+  SECTION("a Combination") { compare_graph_steps<Joint>(5, 8, {0, 1, 2, 3, 1}); }
+  SECTION("bad labels are refused before a launch") {
+    Model<Mini, Cuda> model(1);
+    SgdSolver<float, Cuda> solver;
+    cuda::TrainingGraph graph(model, solver);
+    Tensor<float, Cuda> x(2, Mini::input_shape);
+    x.buffer().fill(0.0f);
+    const std::vector<int> good{0, 1}, bad{0, 5};
+    graph.run(x, good);
+    graph.run(x, good);
+    CHECK(graph.last_run() == cuda::TrainingGraph<Model<Mini, Cuda>>::Run::captured);
+    CHECK_THROWS_WITH(graph.run(x, bad), Catch::Contains("label 5 of sample 1 is outside [0, 5)"));
+    CHECK_THROWS_AS(graph.run(Tensor<float, Cuda>(2, Shape{3, 22, 22}), good), ShapeError);
+  }
 }
 
 namespace {
@@ -251,6 +338,50 @@ TEST_CASE("The Trainer and evaluate run a Cuda model as they run a CPU one", "[c
   const Accuracy on_cpu = evaluate(cpu, data, 16), on_gpu = evaluate(gpu, data, 16);
   CHECK(on_gpu.count == 48);
   CHECK(on_gpu.loss == Approx(on_cpu.loss).epsilon(1e-3));
+}
+
+namespace {
+// Four classes of 2x9x9 noise, each with a brighter quadrant (Joint's input).
+class BrightQuadrant {
+ public:
+  [[nodiscard]] std::size_t size() const { return 36; }
+  [[nodiscard]] Shape shape() const { return Joint::input_shape; }
+  [[nodiscard]] int label(std::size_t i) const { return int(i % 4); }
+  void load(std::size_t i, float* out, Rng*) const {
+    Rng noise(6, i);
+    for (int c = 0; c < 2; ++c)
+      for (int h = 0; h < 9; ++h)
+        for (int w = 0; w < 9; ++w) {
+          const bool bright = (h < 5) == (label(i) < 2) && (w < 5) == (label(i) % 2 == 0);
+          out[(c * 9 + h) * 9 + w] = (bright ? 1.0f : 0.0f) + float(noise.normal(0.0, 0.3));
+        }
+  }
+};
+}  // namespace
+
+TEST_CASE("A Cuda Combination with frozen bases trains from cached features as a CPU one does", "[cuda][train][cache]") {
+  const BrightQuadrant data;
+  Model<Joint, Cpu> cpu(4);
+  Model<Joint, Cuda> gpu(4);
+  const TrainOptions options{.batch_size = 12, .views = 3, .seed = 2, .progress = ProgressStyle::none};
+  Trainer cpu_trainer(cpu, Sgd{.lr = 0.1f}, strategy::combination_layers, options);
+  Trainer gpu_trainer(gpu, Sgd{.lr = 0.1f}, strategy::combination_layers, options);
+  const auto cpu_reports = cpu_trainer.fit(data, 3, data);
+  const auto gpu_reports = gpu_trainer.fit(data, 3, data);
+  CHECK(gpu_trainer.used_cache());
+  REQUIRE(gpu_reports.size() == 3);
+  REQUIRE(gpu_reports[2].test.has_value());
+  CHECK(gpu_reports[2].train_loss == Approx(cpu_reports[2].train_loss).epsilon(1e-3));
+  CHECK(gpu_reports[2].test->loss == Approx(cpu_reports[2].test->loss).epsilon(1e-3));
+  require_close(testing::parameter_values(cpu), testing::parameter_values(gpu), 1e-3, "parameters after three epochs");
+
+  // Evaluating and predicting from a bank's features equals recomputing the bases.
+  FeatureBank<float> bank;
+  const Accuracy recomputed = evaluate(gpu, data, 12), from_bank = evaluate(gpu, data, bank, 12);
+  CHECK(from_bank.count == 36);
+  CHECK(from_bank.loss == Approx(recomputed.loss).epsilon(1e-5));
+  CHECK(from_bank.top1 == recomputed.top1);
+  require_close(predict(cpu, data, bank, 12), predict(gpu, data, bank, 12), 1e-4, "predicted probabilities");
 }
 
 TEST_CASE("Parameters move between the backends exactly: copies and checkpoints", "[cuda][checkpoint]") {

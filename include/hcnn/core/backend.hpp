@@ -19,4 +19,10 @@ struct Cuda {
 // Training enables dropout masks; testing makes dropout the identity.
 enum class Mode { train, test };
 
+// What a backend sets up while a model's forward or backward pass runs, as a scope object:
+// on the CPU, denormals flushed to zero (backend/cpu/denormals.hpp); on Cuda, a count of the
+// passes (backend/cuda/context.hpp).
+template <class Backend>
+struct PassScope {};
+
 }  // namespace hcnn

@@ -14,6 +14,11 @@
 // combinations of the same bases computes each base's test features once. The Trainer keeps a
 // centre_view_cache of its test set for a whole fit(), so evaluating after every epoch runs
 // the frozen bases over the test set once.
+//
+// The features live in host memory on either backend: a FeatureBank is shared by models of
+// both backends, and the host holds far more than a device. A Cuda model's batches are
+// gathered on the host and uploaded per batch (a few MB: far less than the bases' forward
+// passes they replace); its bases' features are downloaded once, while caching.
 #pragma once
 
 #include <array>
@@ -40,6 +45,7 @@ class FeatureCache {
 
  public:
   using T = typename ModelT::value_type;
+  using Backend = typename ModelT::backend;
   static constexpr std::size_t base_count = ModelT::base_count;
 
   // `views` fixed views per image (1 without augmentation); `seed` as the loader's.
@@ -82,7 +88,8 @@ class FeatureCache {
 
   // Runs the model's forward pass on the cached features of these samples in the view each
   // gets in `epoch`.
-  const Tensor<T>& forward(ModelT& model, std::span<const std::size_t> samples, std::uint64_t epoch, Mode mode) {
+  const Tensor<T, Backend>& forward(ModelT& model, std::span<const std::size_t> samples, std::uint64_t epoch,
+                                    Mode mode) {
     const int n = static_cast<int>(samples.size());
     std::array<const T*, base_count> pointers{};
     for_each_size([&]<std::size_t I>(std::size_t size) {
@@ -91,7 +98,12 @@ class FeatureCache {
         const T* f = features<I>(samples[s], view_of(samples[s], epoch, views_));
         std::copy(f, f + size, staging_[I].data() + s * size);
       }
-      pointers[I] = staging_[I].data();
+      if constexpr (std::same_as<Backend, Cpu>) {
+        pointers[I] = staging_[I].data();
+      } else {
+        uploaded_[I].copy_from_host(staging_[I].data(), staging_[I].size());
+        pointers[I] = uploaded_[I].data();
+      }
     });
     return model.forward_from_features(std::span<const T* const, base_count>(pointers), n, mode);
   }
@@ -109,10 +121,11 @@ class FeatureCache {
       std::size_t sample = 0;
       for (Batch batch; loader.next(batch);) {
         const int n = batch.inputs.batch();
+        const T* inputs = on_backend(batch.inputs, input_).data();
         for_each_size([&]<std::size_t I>(std::size_t size) {
           if (!into[I]) return;
-          model.template forward_base<I>(batch.inputs.data(), n, Mode::test);
-          const T* f = model.template base_features<I>();
+          model.template forward_base<I>(inputs, n, Mode::test);
+          const T* f = base_features_on_host<I>(model, std::size_t(n) * size);
           for (int s = 0; s < n; ++s) {
             const std::size_t at = sample + std::size_t(s);
             const auto view = view_of(at, std::uint64_t(epoch), views_);
@@ -125,6 +138,18 @@ class FeatureCache {
       }
     }
     if (progress) progress->finish();
+  }
+
+  // Base I's features of the last batch (count values), in host memory.
+  template <std::size_t I>
+  const T* base_features_on_host(const ModelT& model, std::size_t count) {
+    if constexpr (std::same_as<Backend, Cpu>) {
+      return model.template base_features<I>();
+    } else {
+      downloaded_.resize(count);
+      copy_to_host(Backend{}, model.template base_features<I>(), count, downloaded_.data());
+      return downloaded_.data();
+    }
   }
 
   template <class F>
@@ -140,7 +165,12 @@ class FeatureCache {
 
   int views_;
   std::array<std::shared_ptr<const std::vector<T>>, base_count> store_;
-  std::array<std::vector<T>, base_count> staging_;
+  std::array<std::vector<T>, base_count> staging_;  // a batch's features, gathered
+  // On a device: those features uploaded, a batch of images uploaded, a batch's features
+  // downloaded while caching.
+  std::array<Buffer<T, Backend>, base_count> uploaded_;
+  Tensor<T, Backend> input_;
+  std::vector<T> downloaded_;
 };
 
 // The features of each sample's centre view (what evaluation sees), looked up in `bank` first
@@ -191,7 +221,7 @@ Accuracy evaluate(ModelT& model, const D& data, FeatureCache<ModelT>& cache, int
   for_each_cached_batch(
       model, data, cache,
       [&](std::size_t, std::span<const int> labels, const auto& output) {
-        counter.add(output.data(), ModelT::output_shape.c, labels, model.loss(labels));
+        counter.add(output, ModelT::output_shape.c, labels, model.loss(labels));
       },
       batch_size);
   return counter.result();
@@ -216,7 +246,9 @@ std::vector<typename ModelT::value_type> predict(ModelT& model, const D& data,
   for_each_cached_batch(
       model, data, bank,
       [&](std::size_t first, std::span<const int> labels, const auto& output) {
-        std::copy(output.data(), output.data() + labels.size() * classes, all.begin() + long(first * classes));
+        read_on_host(output.buffer(), [&](std::span<const typename ModelT::value_type> p) {
+          std::copy(p.begin(), p.begin() + long(labels.size() * classes), all.begin() + long(first * classes));
+        });
       },
       batch_size);
   return all;

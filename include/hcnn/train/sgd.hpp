@@ -27,14 +27,22 @@ struct Sgd {
   float weight_decay = 5e-4f;
 };
 
-// One blob's update, v <- momentum * v + rate * (g + decay * w); w <- w - v, on the memory of
-// a backend: here for the CPU, in backend/cuda/ for the GPU.
+// One blob's update, v <- momentum * v + rate * (g + decay * w); w <- w - v with
+// rate = lr * lr_mult and decay = weight_decay * decay_mult, on the memory of a backend: here
+// for the CPU, in backend/cuda/ for the GPU (which reads `config` by reference, so that a
+// captured graph sees the hyper-parameters of each launch).
 template <class T, class Backend>
 struct SgdUpdate;
 
 template <class T>
 struct SgdUpdate<T, Cpu> {
-  static void apply(T* w, const T* g, T* v, std::size_t n, T momentum, T rate, T decay) {
+  static void apply(const Sgd& config, Param<T, Cpu>& p, T* v) {
+    const T rate = T(config.lr * p.lr_mult);
+    const T decay = T(config.weight_decay * p.decay_mult);
+    const T momentum = T(config.momentum);
+    T* w = p.value.data();
+    const T* g = p.grad.data();
+    const std::size_t n = p.size();
 #pragma omp parallel for simd schedule(static) if (n > 65536)
     for (std::size_t j = 0; j < n; ++j) {
       v[j] = momentum * v[j] + rate * (g[j] + decay * w[j]);
@@ -56,11 +64,7 @@ class SgdSolver {
     check_fits(params);
     for (std::size_t i = 0; i < params.size(); ++i) {
       Param<T, Backend>& p = *params[i].param;
-      if (!p.trained()) continue;
-      const T rate = T(config_.lr * p.lr_mult);
-      const T decay = T(config_.weight_decay * p.decay_mult);
-      const T momentum = T(config_.momentum);
-      SgdUpdate<T, Backend>::apply(p.value.data(), p.grad.data(), history_[i].data(), p.size(), momentum, rate, decay);
+      if (p.trained()) SgdUpdate<T, Backend>::apply(config_, p, history_[i].data());
     }
   }
 

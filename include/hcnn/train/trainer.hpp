@@ -66,8 +66,7 @@ struct NoFeatureCache {};
 
 template <class ModelT>
 class Trainer {
-  // Frozen bases' features are cached for CPU models (on the GPU the bases recompute for now).
-  static constexpr bool caches = is_combination<typename ModelT::net> && std::same_as<typename ModelT::backend, Cpu>;
+  static constexpr bool caches = is_combination<typename ModelT::net>;
   using Cache = std::conditional_t<caches, FeatureCache<ModelT>, NoFeatureCache>;
 
  public:

@@ -10,6 +10,8 @@
 // keeps IEEE semantics.
 #pragma once
 
+#include "../../core/backend.hpp"
+
 #if defined(__SSE2__) || defined(_M_X64)
 #include <xmmintrin.h>
 #define HCNN_HAS_MXCSR 1
@@ -70,3 +72,10 @@ class FlushDenormals {};
 #endif
 
 }  // namespace hcnn::cpu
+
+namespace hcnn {
+
+template <>
+struct PassScope<Cpu> : cpu::FlushDenormals {};
+
+}  // namespace hcnn

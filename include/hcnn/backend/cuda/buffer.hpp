@@ -49,6 +49,10 @@ class Buffer<T, Cuda> {
   }
   void fill(T value) {
     if (size_ == 0) return;
+    if (value == T{}) {  // zeros (an Average's sum, every step): no host copy, so a graph can capture it
+      HCNN_CUDA_CHECK(cudaMemsetAsync(data_, 0, size_ * sizeof(T), cuda::context().stream()));
+      return;
+    }
     const std::vector<T> host(size_, value);
     copy_from_host(host.data(), size_);
   }
@@ -58,7 +62,9 @@ class Buffer<T, Cuda> {
     ensure(n);
     if (n == 0) return;
     HCNN_CUDA_CHECK(cudaMemcpyAsync(data_, host, n * sizeof(T), cudaMemcpyHostToDevice, cuda::context().stream()));
-    cuda::context().synchronize();  // the host memory may go away when this returns
+    // The host memory may go away when this returns. While a graph is being captured the copy
+    // is only recorded: its source is pinned memory that each launch reads (graph.hpp).
+    if (!cuda::context().capturing()) cuda::context().synchronize();
   }
   void copy_to_host(T* host, std::size_t n) const {
     if (n > size_) throw Error("Buffer<Cuda>::copy_to_host: " + std::to_string(n) + " elements asked of " + std::to_string(size_));
@@ -91,6 +97,15 @@ template <class T>
 void copy_values(Cuda, const T* from, std::size_t n, T* to) {
   if (n > 0)
     HCNN_CUDA_CHECK(cudaMemcpyAsync(to, from, n * sizeof(T), cudaMemcpyDeviceToDevice, cuda::context().stream()));
+}
+
+// Copies n values from device memory at `from` (part of a buffer: a layer's activations) to
+// the host; returns when they are there.
+template <class T>
+void copy_to_host(Cuda, const T* from, std::size_t n, T* host) {
+  if (n == 0) return;
+  HCNN_CUDA_CHECK(cudaMemcpyAsync(host, from, n * sizeof(T), cudaMemcpyDeviceToHost, cuda::context().stream()));
+  cuda::context().synchronize();
 }
 
 template <class T>

@@ -12,6 +12,9 @@
 #include <cuda_runtime.h>
 #include <cudnn.h>
 
+#include <cstdint>
+
+#include "../../core/backend.hpp"
 #include "check.hpp"
 #include "device.hpp"
 
@@ -43,17 +46,32 @@ class Context {
   void set_tf32(bool on) {
     tf32_ = on;
     HCNN_CUBLAS_CHECK(cublasSetMathMode(cublas_, on ? CUBLAS_TF32_TENSOR_OP_MATH : CUBLAS_DEFAULT_MATH));
+    note_change();
   }
   [[nodiscard]] bool tf32() const { return tf32_; }
 
   // Waits until everything queued on the stream has run.
   void synchronize() const { HCNN_CUDA_CHECK(cudaStreamSynchronize(stream_)); }
 
+  // Whether the stream is recording a graph (graph.hpp) rather than running what it is given.
+  [[nodiscard]] bool capturing() const {
+    cudaStreamCaptureStatus status = cudaStreamCaptureStatusNone;
+    HCNN_CUDA_CHECK(cudaStreamIsCapturing(stream_, &status));
+    return status != cudaStreamCaptureStatusNone;
+  }
+
+  // Counts what can make a captured training step stale (graph.hpp): passes through a model,
+  // which set host-side state that a replay does not (the batch size, each layer's mode) and
+  // are where its buffers grow; the math mode.
+  [[nodiscard]] std::uint64_t changes() const { return changes_; }
+  void note_change() { ++changes_; }
+
  private:
   cudaStream_t stream_ = nullptr;
   cudnnHandle_t cudnn_ = nullptr;
   cublasHandle_t cublas_ = nullptr;
   bool tf32_ = false;
+  std::uint64_t changes_ = 0;
 };
 
 // This thread's context. Never destroyed: handles destroyed at exit, after the CUDA runtime
@@ -65,3 +83,14 @@ class Context {
 }
 
 }  // namespace hcnn::cuda
+
+namespace hcnn {
+
+// Model's scope around each pass on the GPU: counted, so that a captured training step knows
+// when the model's host-side state may no longer be the one it was captured with.
+template <>
+struct PassScope<Cuda> {
+  PassScope() { cuda::context().note_change(); }
+};
+
+}  // namespace hcnn

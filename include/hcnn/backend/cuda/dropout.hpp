@@ -11,6 +11,7 @@
 #include "activation.hpp"
 #include "buffer.hpp"
 #include "kernels.hpp"
+#include "launch_values.hpp"
 
 namespace hcnn {
 
@@ -30,8 +31,9 @@ struct LayerImpl<Dropout<P>, In, T, Cuda> : DropoutStream<T, Cuda> {
       return;
     }
     mask_.ensure(count);
-    cuda::kernels::dropout_forward(in, out, mask_.data(), count, this->stream_.key, this->stream_.step,
-                                   keep_threshold(P), scale, cuda::context().stream());
+    cuda::kernels::dropout_forward(in, out, mask_.data(), count, this->stream_.key,
+                                   cuda::launch_counter(this->stream_.step), keep_threshold(P), scale,
+                                   cuda::context().stream());
     ++this->stream_.step;
   }
 

@@ -21,6 +21,18 @@
 
 namespace hcnn::cuda::kernels {
 
+// A scalar argument that may change between launches of a captured graph (a dropout layer's
+// step, the solver's learning rate): its value now and, while a graph is being captured
+// (graph.hpp), the device slot from which each launch of the graph reads its value.
+template <class V>
+struct Scalar {
+  V value;
+  const V* slot = nullptr;
+#if defined(__CUDACC__)
+  __device__ V get() const { return slot != nullptr ? *slot : value; }
+#endif
+};
+
 struct PoolGeometry {
   int planes;  // samples x channels
   int in_h, in_w, out_h, out_w;
@@ -34,7 +46,7 @@ void pool_backward(const PoolGeometry& g, const float* in, const float* dout, fl
 
 // out_i = mask_i ? in_i * scale : 0 with mask_i = (draw i of pass `step` >= threshold).
 void dropout_forward(const float* in, float* out, std::uint8_t* mask, std::size_t count, std::uint64_t key,
-                     std::uint64_t step, std::uint32_t threshold, float scale, cudaStream_t stream);
+                     Scalar<std::uint64_t> step, std::uint32_t threshold, float scale, cudaStream_t stream);
 void dropout_backward(const float* dout, const std::uint8_t* mask, float* din, std::size_t count, float scale,
                       cudaStream_t stream);
 
@@ -55,8 +67,9 @@ void batch_norm_backward_fixed(const float* x, const float* dy, const float* sca
                                const float* var, float eps, float* scale_grad, float* bias_grad, float* dx, int n,
                                int channels, int plane, cudaStream_t stream);
 
-// v <- momentum * v + rate * (g + decay * w); w <- w - v.
-void sgd_update(float* w, const float* g, float* v, std::size_t n, float momentum, float rate, float decay,
-                cudaStream_t stream);
+// v <- momentum * v + rate * (g + decay * w); w <- w - v, with rate = lr * lr_mult and
+// decay = weight_decay * decay_mult (the products the CPU's solver forms).
+void sgd_update(float* w, const float* g, float* v, std::size_t n, Scalar<float> lr, Scalar<float> momentum,
+                Scalar<float> weight_decay, float lr_mult, float decay_mult, cudaStream_t stream);
 
 }  // namespace hcnn::cuda::kernels
