@@ -329,12 +329,21 @@ TEST_CASE("The Trainer and evaluate run a Cuda model as they run a CPU one", "[c
   const BrightChannel data;
   Model<Mini, Cpu> cpu(9);
   Model<Mini, Cuda> gpu(9);
-  const TrainOptions options{.batch_size = 12, .progress = ProgressStyle::none};
+  // A learning rate that halves every three steps: graph launches read the rate of their step.
+  const TrainOptions options{.batch_size = 12, .schedule = Schedule::step(3, 0.5), .progress = ProgressStyle::none};
   const auto cpu_reports = Trainer(cpu, Sgd{.lr = 0.01f}, strategy::whole_network, options).fit(data, 2);
   const auto gpu_reports = Trainer(gpu, Sgd{.lr = 0.01f}, strategy::whole_network, options).fit(data, 2);
   REQUIRE(gpu_reports.size() == 2);
   CHECK(gpu_reports[1].train_loss == Approx(cpu_reports[1].train_loss).epsilon(1e-3));
   require_close(testing::parameter_values(cpu), testing::parameter_values(gpu), 1e-3, "parameters after two epochs");
+  // The Trainer's steps ran from a CUDA graph; ordinary steps give the same.
+  TrainOptions ordinary_steps = options;
+  ordinary_steps.graph_steps = false;
+  Model<Mini, Cuda> ordinary(9);
+  const auto ordinary_reports = Trainer(ordinary, Sgd{.lr = 0.01f}, strategy::whole_network, ordinary_steps).fit(data, 2);
+  CHECK(gpu_reports[1].train_loss == Approx(ordinary_reports[1].train_loss).epsilon(1e-4));
+  require_close(testing::parameter_values(ordinary), testing::parameter_values(gpu), 1e-4,
+                "parameters after graph steps and ordinary ones");
   const Accuracy on_cpu = evaluate(cpu, data, 16), on_gpu = evaluate(gpu, data, 16);
   CHECK(on_gpu.count == 48);
   CHECK(on_gpu.loss == Approx(on_cpu.loss).epsilon(1e-3));

@@ -8,10 +8,13 @@
 // rate of the schedule at each iteration; the strategy decides which layers train (and so what
 // backward computes). With the bases of a Combination frozen, their features are computed once
 // per image and view (FeatureCache) and the CLs train from the cache (and the test set's, once
-// per fit, for the evaluation after each epoch). Every epoch is reported
-// on the progress bar, appended to a CSV log and, if asked, saved to a checkpoint that a later
-// fit() resumes from exactly: the same batches, views, dropout masks, BatchNorm statistics,
-// momentum and learning rate as the uninterrupted run (for a fixed thread count).
+// per fit, for the evaluation after each epoch). A Cuda model's other steps are replayed from
+// a CUDA graph (cuda::TrainingGraph), which makes the update before the loss is read: a step
+// whose loss is not finite has then reached the weights in memory, not the checkpoint. Every
+// epoch is reported on the progress bar, appended to a CSV log and, if asked, saved to a
+// checkpoint that a later fit() resumes from exactly: the same batches, views, dropout masks,
+// BatchNorm statistics, momentum and learning rate as the uninterrupted run (for a fixed
+// thread count).
 #pragma once
 
 #include <cmath>
@@ -24,6 +27,7 @@
 #include <optional>
 #include <span>
 #include <string>
+#include <type_traits>
 #include <vector>
 
 #include "../core/finite.hpp"
@@ -44,6 +48,7 @@ struct TrainOptions {
   bool augment = true;         // the dataset's random crop and mirror
   int views = 10;              // fixed augmented views per image (0: a fresh view every epoch, no cache)
   bool cache_features = true;  // frozen Combination bases: compute their features once per image and view
+  bool graph_steps = true;     // Cuda: replay each step from a CUDA graph (backend/cuda/graph.hpp)
   FeatureBank<float>* feature_bank = nullptr;  // share those features with other models' caches (and the test set's)
   std::uint64_t seed = 1;      // shuffling, views
   std::filesystem::path log_csv;     // one row per epoch, appended
@@ -64,10 +69,20 @@ struct EpochReport {
 
 struct NoFeatureCache {};
 
+// What replays a model's training steps from a captured graph, or void where its backend has
+// none: backend/cuda/graph.hpp names cuda::TrainingGraph for Cuda models.
+template <class ModelT>
+struct TrainingGraphOf {
+  using type = void;
+};
+struct NoTrainingGraph {};
+
 template <class ModelT>
 class Trainer {
   static constexpr bool caches = is_combination<typename ModelT::net>;
   using Cache = std::conditional_t<caches, FeatureCache<ModelT>, NoFeatureCache>;
+  static constexpr bool graphs = !std::is_void_v<typename TrainingGraphOf<ModelT>::type>;
+  using Graph = std::conditional_t<graphs, typename TrainingGraphOf<ModelT>::type, NoTrainingGraph>;
 
  public:
   using T = typename ModelT::value_type;
@@ -127,19 +142,31 @@ class Trainer {
       progress.start("epoch " + std::to_string(epoch) + "/" + std::to_string(epochs), batches);
       AccuracyCounter counter;
       std::size_t done = 0;
-      auto step = [&](const Tensor<T, typename ModelT::backend>& probabilities, std::span<const int> labels) {
+      // A step's loss, checked and counted (`applied`: the step's update has been made).
+      auto count = [&](const Tensor<T, typename ModelT::backend>& probabilities, std::span<const int> labels,
+                       bool applied) {
         const double loss = model_->loss(labels);
-        if (!std::isfinite(loss)) throw NumericError(diverged(epoch, loss));
+        if (!std::isfinite(loss)) throw NumericError(diverged(epoch, loss, applied));
         counter.add(probabilities, ModelT::output_shape.c, labels, loss);
-        model_->backward(labels);
+      };
+      auto set_learning_rate = [&] {
         solver_.config().lr = float(double(sgd_.lr) * options_.schedule.multiplier(std::int64_t(iteration_)));
-        solver_.step(params_);
+      };
+      auto finish = [&] {
         ++iteration_;
         const auto so_far = counter.result();
         char figures[128];
         std::snprintf(figures, sizeof figures, "loss %.3f, top-1 %.1f %%, %.0f img/s", so_far.loss, 100 * so_far.top1,
                       double(counter.count) / std::max(progress.seconds(), 1e-9));
         progress.update(++done, figures);
+      };
+      // The rest of a step after its forward pass.
+      auto step = [&](const Tensor<T, typename ModelT::backend>& probabilities, std::span<const int> labels) {
+        count(probabilities, labels, false);
+        model_->backward(labels);
+        set_learning_rate();
+        solver_.step(params_);
+        finish();
       };
       bool cached = false;
       if constexpr (caches) {
@@ -149,8 +176,18 @@ class Trainer {
         }
       }
       if (!cached)
-        for (Batch batch; loader->next(batch);)
+        for (Batch batch; loader->next(batch);) {
+          if constexpr (graphs) {
+            if (options_.graph_steps) {
+              if (!graph_) graph_ = std::make_unique<Graph>(*model_, solver_);
+              set_learning_rate();
+              count(graph_->run(batch.inputs, batch.labels), batch.labels, true);
+              finish();
+              continue;
+            }
+          }
           step(model_->forward(on_backend(batch.inputs, staging_), Mode::train), batch.labels);
+        }
       progress.finish();
       EpochReport report;
       report.epoch = epoch;
@@ -202,7 +239,7 @@ class Trainer {
   }
 
   // Why the loss of the next step is NaN or infinite, as far as the parameters tell.
-  std::string diverged(int epoch, double loss) {
+  std::string diverged(int epoch, double loss, bool applied) {
     const auto parameter = non_finite_parameter(params_);
     char when[160];
     std::snprintf(when, sizeof when, "Trainer: the loss is %s at epoch %d, iteration %llu (learning rate %g): ",
@@ -210,7 +247,7 @@ class Trainer {
                   double(solver_.config().lr));
     return when +
            parameter.value_or("every parameter is finite, so the batch's inputs are not or a layer's output overflowed") +
-           ". Training stopped; " +
+           ". Training stopped" + (applied ? " after the step's update (it ran as one CUDA graph)" : "") + "; " +
            (options_.checkpoint.empty() ? std::string("nothing was saved")
                                         : "the checkpoint " + options_.checkpoint.string() + " holds the last finished epoch") +
            ". A lower learning rate may help.";
@@ -251,6 +288,7 @@ class Trainer {
   Tensor<T, typename ModelT::backend> staging_;  // a Cuda model's batch, uploaded
   std::unique_ptr<Cache> cache_;
   std::unique_ptr<Cache> test_cache_;  // the test set's centre views, while the bases stay frozen
+  std::unique_ptr<Graph> graph_;       // a Cuda model's steps, replayed
   std::uint64_t iteration_ = 0;
   int epochs_done_ = 0;
   bool resumed_ = false;

@@ -12,6 +12,7 @@
 #include <cuda_runtime.h>
 #include <cudnn.h>
 
+#include <cstddef>
 #include <cstdint>
 
 #include "../../core/backend.hpp"
@@ -29,6 +30,11 @@ class Context {
     HCNN_CUDNN_CHECK(cudnnSetStream(cudnn_, stream_));
     HCNN_CUBLAS_CHECK(cublasCreate(&cublas_));
     HCNN_CUBLAS_CHECK(cublasSetStream(cublas_, stream_));
+    // cuBLAS's own workspace, given once (after cublasSetStream, which resets it): otherwise it
+    // may allocate one inside a step being captured into a graph, where allocation is not
+    // allowed. 32 MiB is cuBLAS's recommendation for Hopper.
+    HCNN_CUDA_CHECK(cudaMalloc(&cublas_workspace_, cublas_workspace_bytes));
+    HCNN_CUBLAS_CHECK(cublasSetWorkspace(cublas_, cublas_workspace_, cublas_workspace_bytes));
     // FP32 by default: cuBLAS's default math keeps at least float's precision (no TF32 unless
     // asked for by set_tf32, or by NVIDIA_TF32_OVERRIDE in the environment).
     HCNN_CUBLAS_CHECK(cublasSetMathMode(cublas_, CUBLAS_DEFAULT_MATH));
@@ -70,6 +76,8 @@ class Context {
   cudaStream_t stream_ = nullptr;
   cudnnHandle_t cudnn_ = nullptr;
   cublasHandle_t cublas_ = nullptr;
+  static constexpr std::size_t cublas_workspace_bytes = std::size_t{32} << 20;
+  void* cublas_workspace_ = nullptr;
   bool tf32_ = false;
   std::uint64_t changes_ = 0;
 };

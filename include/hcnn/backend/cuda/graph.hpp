@@ -39,6 +39,7 @@
 #include "../../core/tensor.hpp"
 #include "../../model.hpp"
 #include "../../train/sgd.hpp"
+#include "../../train/trainer.hpp"
 #include "buffer.hpp"
 #include "check.hpp"
 #include "context.hpp"
@@ -235,3 +236,13 @@ class TrainingGraph {
 };
 
 }  // namespace hcnn::cuda
+
+namespace hcnn {
+
+// The Trainer replays a Cuda model's steps (TrainOptions::graph_steps).
+template <class N>
+struct TrainingGraphOf<Model<N, Cuda, float>> {
+  using type = cuda::TrainingGraph<Model<N, Cuda, float>>;
+};
+
+}  // namespace hcnn
