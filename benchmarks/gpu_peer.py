@@ -1,12 +1,14 @@
 #!/usr/bin/env python3
 """The peer of hcnn_bench_gpu: the same networks in PyTorch with cuDNN, the same timing.
 
-    python3 benchmarks/gpu_peer.py --net caffenet,vgg19,combination --batch 1,32,128 [--repeats 10] [--tf32]
+    python3 benchmarks/gpu_peer.py --net caffenet,vgg19,combination --batch 1,32,128 [--repeats 10] [--tf32 | --bf16]
 
 Prints one line per network and batch in hcnn_bench_gpu's format (images/s of inference and of
 a training step: forward, cross-entropy, backward, SGD with momentum 0.9 and weight decay
 5e-4), so scripts/gpu-check.sh can put the two side by side. cudnn.benchmark picks each
-convolution's algorithm by timing, as hcnn does; TF32 is off unless --tf32.
+convolution's algorithm by timing, as hcnn does; TF32 is off unless --tf32. --bf16 is
+PyTorch's mixed precision, autocast to bfloat16 with FP32 weights: the counterpart of hcnn's
+BF16 storage with FP32 master weights.
 """
 import argparse
 import time
@@ -89,12 +91,14 @@ def main():
     parser.add_argument("--batch", default="1,32,128")
     parser.add_argument("--repeats", type=int, default=10)
     parser.add_argument("--tf32", action="store_true")
+    parser.add_argument("--bf16", action="store_true")
     args = parser.parse_args()
     torch.backends.cudnn.benchmark = True
     torch.backends.cuda.matmul.allow_tf32 = args.tf32
     torch.backends.cudnn.allow_tf32 = args.tf32
+    precision = "BF16 autocast" if args.bf16 else "TF32" if args.tf32 else "FP32"
     print(f"GPU: {torch.cuda.get_device_name(0)}; PyTorch {torch.__version__}, cuDNN {torch.backends.cudnn.version()}, "
-          f"{'TF32' if args.tf32 else 'FP32'} math")
+          f"{precision} math")
     for key in args.net.split(","):
         name, make, size = NETS[key]
         model = make().cuda()
@@ -105,13 +109,15 @@ def main():
 
             def infer():
                 model.eval()
-                with torch.no_grad():
+                with torch.no_grad(), torch.autocast("cuda", dtype=torch.bfloat16, enabled=args.bf16):
                     torch.softmax(model(x), dim=1)
 
             def train():
                 model.train()
                 solver.zero_grad(set_to_none=True)
-                nn.functional.cross_entropy(model(x), labels).backward()
+                with torch.autocast("cuda", dtype=torch.bfloat16, enabled=args.bf16):
+                    loss = nn.functional.cross_entropy(model(x), labels)
+                loss.backward()
                 solver.step()
 
             inference = median_seconds(args.repeats, infer)

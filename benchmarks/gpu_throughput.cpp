@@ -5,6 +5,7 @@
 //
 //   hcnn_bench_gpu --net caffenet,vgg19,combination --batch 1,32,128 [--repeats 10] [--layers]
 //   hcnn_bench_gpu ... --tf32        (TF32 tensor-core math for convolutions and GEMMs)
+//   hcnn_bench_gpu ... --bf16        (BF16 storage, FP32 accumulation and master weights)
 //
 // Each figure is the median of `repeats` timed runs after two warm-up runs (the first finds
 // cuDNN's algorithms), timed by the host after synchronising the stream. The FLOP ceiling
@@ -76,16 +77,17 @@ consteval std::int64_t forward_macs() {
 // twice that backward.
 template <class M>
 void print_layers(M& model, int n, int repeats) {
+  using T = typename M::value_type;
   std::printf("  layer       forward ms   GFLOP/s  backward ms   GFLOP/s\n");
-  Buffer<float, Cuda> out, ws, dout, din;
+  Buffer<T, Cuda> out, ws, dout, din;
   model.for_each_layer([&]<std::size_t I>(auto& layer) {
     using L = std::remove_cvref_t<decltype(layer)>;
     constexpr Shape in_shape = M::net::template shape_before<I>();
-    const float* in = I == 0 ? model.input().data() : model.template activation<I - 1>().data();
+    const T* in = I == 0 ? model.input().data() : model.template activation<I - 1>().data();
     out.ensure(std::size_t(n) * L::out_shape.size());
-    ws.ensure(workspace_elements<float>(layer, n));
+    ws.ensure(workspace_elements<T>(layer, n));
     const double forward = median_seconds(repeats, [&] { layer.forward(in, out.data(), n, Mode::test, ws.data()); });
-    dout.assign(std::size_t(n) * L::out_shape.size(), 1e-3f);
+    dout.assign(std::size_t(n) * L::out_shape.size(), T(1e-3f));
     din.ensure(std::size_t(n) * in_shape.size());
     const double backward = median_seconds(repeats, [&] {
       layer.backward(in, out.data(), dout.data(), din.data(), n, ws.data());
@@ -98,14 +100,15 @@ void print_layers(M& model, int n, int repeats) {
 
 template <class M>
 void run(const char* name, const std::vector<int>& batches, int repeats, bool layers) {
+  using T = typename M::value_type;
   M model(1);
-  SgdSolver<float, Cuda> solver(Sgd{.lr = 1e-4f});
+  SgdSolver<T, Cuda> solver(Sgd{.lr = 1e-4f});
   constexpr std::int64_t macs = forward_macs<typename M::net>();
   for (int n : batches) {
-    Tensor<float, Cuda> x(n, M::input_shape);
-    std::vector<float> host(x.size());
+    Tensor<T, Cuda> x(n, M::input_shape);
+    std::vector<T> host(x.size());
     Rng rng(n);
-    for (auto& v : host) v = float(rng.normal());
+    for (auto& v : host) v = T(float(rng.normal()));
     x.buffer().copy_from_host(host.data(), host.size());
     std::vector<int> labels(static_cast<std::size_t>(n));
     for (int s = 0; s < n; ++s) labels[std::size_t(s)] = s % M::output_shape.c;
@@ -117,13 +120,15 @@ void run(const char* name, const std::vector<int>& batches, int repeats, bool la
       model.backward(labels);
       solver.step(params);
     });
-    // The same step replayed from a CUDA graph (the warm-up runs it once and captures it).
-    cuda::TrainingGraph graph(model, solver);
-    const double graphed = median_seconds(repeats, [&] { graph.run(x, labels); });
-    std::printf("%-12s batch %4d  inference %9.1f img/s (%6.0f GFLOP/s)  training %9.1f img/s (%6.0f GFLOP/s)"
-                "  graph %9.1f img/s (%.2fx)\n",
-                name, n, n / inference, 2.0 * macs * n / inference / 1e9, n / training, 6.0 * macs * n / training / 1e9,
-                n / graphed, training / graphed);
+    std::printf("%-12s batch %4d  inference %9.1f img/s (%6.0f GFLOP/s)  training %9.1f img/s (%6.0f GFLOP/s)", name,
+                n, n / inference, 2.0 * macs * n / inference / 1e9, n / training, 6.0 * macs * n / training / 1e9);
+    if constexpr (std::same_as<T, float>) {
+      // The same step replayed from a CUDA graph (the warm-up runs it once and captures it).
+      cuda::TrainingGraph graph(model, solver);
+      const double graphed = median_seconds(repeats, [&] { graph.run(x, labels); });
+      std::printf("  graph %9.1f img/s (%.2fx)", n / graphed, training / graphed);
+    }
+    std::printf("\n");
     if constexpr (requires { model.for_each_layer([]<std::size_t>(auto&) {}); })
       if (layers) {
         model.forward(x, Mode::test);
@@ -134,10 +139,20 @@ void run(const char* name, const std::vector<int>& batches, int repeats, bool la
 
 }  // namespace
 
+template <class T>
+void run_all(const std::string& nets, const std::vector<int>& batches, int repeats, bool layers) {
+  for (const auto& net : parse_names(nets)) {
+    if (net == "caffenet") run<Model<zoo::CaffeNet<>, Cuda, T>>("CaffeNet", batches, repeats, layers);
+    else if (net == "vgg19") run<Model<zoo::VGG19<>, Cuda, T>>("VGG-19", batches, repeats, layers);
+    else if (net == "combination") run<Model<Joint, Cuda, T>>("[D,VD]+2CL", batches, repeats, layers);
+    else throw Error("unknown network '" + net + "' (caffenet, vgg19, combination)");
+  }
+}
+
 int main(int argc, char** argv) {
   std::string nets = "caffenet,vgg19,combination", batch_text = "1,32,128";
   int repeats = 10;
-  bool layers = false, tf32 = false;
+  bool layers = false, tf32 = false, bf16 = false;
   for (int i = 1; i < argc; ++i) {
     const std::string arg = argv[i];
     if (arg == "--net" && i + 1 < argc) nets = argv[++i];
@@ -145,9 +160,11 @@ int main(int argc, char** argv) {
     else if (arg == "--repeats" && i + 1 < argc) repeats = std::max(1, std::atoi(argv[++i]));
     else if (arg == "--layers") layers = true;
     else if (arg == "--tf32") tf32 = true;
+    else if (arg == "--bf16") bf16 = true;
     else {
       std::fprintf(stderr,
-                   "usage: %s [--net caffenet,vgg19,combination] [--batch 1,32,128] [--repeats N] [--layers] [--tf32]\n",
+                   "usage: %s [--net caffenet,vgg19,combination] [--batch 1,32,128] [--repeats N] [--layers] "
+                   "[--tf32 | --bf16]\n",
                    argv[0]);
       return 2;
     }
@@ -155,14 +172,11 @@ int main(int argc, char** argv) {
   try {
     cuda::require_device();
     cuda::context().set_tf32(tf32);
-    std::printf("GPU: %s; cuDNN %zu, %s math\n", cuda::device_name(0).c_str(), cudnnGetVersion(), tf32 ? "TF32" : "FP32");
+    std::printf("GPU: %s; cuDNN %zu, %s\n", cuda::device_name(0).c_str(), cudnnGetVersion(),
+                bf16 ? "BF16 storage, FP32 accumulation" : tf32 ? "TF32 math" : "FP32 math");
     const std::vector<int> batches = parse_list(batch_text);
-    for (const auto& net : parse_names(nets)) {
-      if (net == "caffenet") run<Model<zoo::CaffeNet<>, Cuda>>("CaffeNet", batches, repeats, layers);
-      else if (net == "vgg19") run<Model<zoo::VGG19<>, Cuda>>("VGG-19", batches, repeats, layers);
-      else if (net == "combination") run<Model<Joint, Cuda>>("[D,VD]+2CL", batches, repeats, layers);
-      else throw Error("unknown network '" + net + "' (caffenet, vgg19, combination)");
-    }
+    if (bf16) run_all<cuda::bf16>(nets, batches, repeats, layers);
+    else run_all<float>(nets, batches, repeats, layers);
   } catch (const std::exception& e) {
     std::fprintf(stderr, "hcnn_bench_gpu: %s\n", e.what());
     return 1;

@@ -4,7 +4,7 @@
 #   2. runs the GPU tests: every layer and a whole training step against the CPU backend;
 #   3. compute-sanitizer memcheck on a small training step, ordinary and captured in a graph;
 #   4. the benchmarks: hcnn_bench_gpu beside PyTorch with cuDNN (benchmarks/gpu_peer.py), FP32
-#      and TF32, CaffeNet, VGG-19 and [D,VD]+2CL at batch 1, 32 and 128.
+#      (CaffeNet, VGG-19 and [D,VD]+2CL at batch 1, 32 and 128), then TF32 and BF16 at 128.
 # Everything it prints is also written under $OUT (default ./gpu-out). The image there has no
 # Debian -dev packages: run `bash scripts/gpu-deps.sh` here first and carry .gpu-deps, e.g.
 #   device run --carry .gpu-deps -- bash scripts/gpu-check.sh
@@ -57,11 +57,13 @@ step "compute-sanitizer memcheck on a small training step, ordinary and from a C
 timeout 180 compute-sanitizer --tool memcheck --error-exitcode 9 $BUILD/test_cuda_layers "[model],[graph]"
 echo "memcheck exit status: $?"
 
-step "benchmarks: hcnn (FP32), then PyTorch (FP32), then both in TF32"
+step "benchmarks: hcnn (FP32), then PyTorch (FP32), then both in TF32 and in BF16"
 timeout 200 $BUILD/gpu_throughput --batch 1,32,128 --repeats 5
 PYTHONUNBUFFERED=1 timeout 150 python3 benchmarks/gpu_peer.py --batch 1,32,128 --repeats 5
 timeout 100 $BUILD/gpu_throughput --net vgg19,combination --batch 128 --repeats 5 --tf32
 PYTHONUNBUFFERED=1 timeout 80 python3 benchmarks/gpu_peer.py --net vgg19,combination --batch 128 --repeats 5 --tf32
+timeout 80 $BUILD/gpu_throughput --net vgg19,combination --batch 128 --repeats 5 --bf16
+PYTHONUNBUFFERED=1 timeout 60 python3 benchmarks/gpu_peer.py --net vgg19,combination --batch 128 --repeats 5 --bf16
 step "per-layer forward times, VGG-19 at batch 32"
 timeout 60 $BUILD/gpu_throughput --net vgg19 --batch 32 --repeats 5 --layers
 step "done"

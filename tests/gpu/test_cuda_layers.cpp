@@ -25,17 +25,28 @@ namespace {
 
 constexpr double fp32_tolerance = 1e-4;
 
+// The first n values of a buffer of any element type, as floats.
 template <class V>
 std::vector<float> host_values(const V& buffer, std::size_t n) {
   std::vector<float> all;
-  read_on_host(buffer, [&](std::span<const float> v) { all.assign(v.begin(), v.begin() + static_cast<long>(n)); });
+  read_on_host(buffer, [&](auto v) { all.assign(v.begin(), v.begin() + static_cast<long>(n)); });
   return all;
 }
 
-Buffer<float, Cuda> on_device(const std::vector<float>& host) {
-  Buffer<float, Cuda> device;
-  device.copy_from_host(host.data(), host.size());
+// Host floats on the device as G (bf16 rounds them).
+template <class G = float>
+Buffer<G, Cuda> on_device(const std::vector<float>& host) {
+  const std::vector<G> stored(host.begin(), host.end());
+  Buffer<G, Cuda> device;
+  device.copy_from_host(stored.data(), stored.size());
   return device;
+}
+
+// The values as G stores them (bf16: rounded to 8 bits of mantissa), back in float.
+template <class G>
+std::vector<float> stored_as(std::vector<float> values) {
+  for (auto& v : values) v = float(G(v));
+  return values;
 }
 
 void require_close(const std::vector<float>& cpu, const std::vector<float>& gpu, double tolerance, const char* what) {
@@ -65,26 +76,32 @@ std::vector<float> normal_values(std::size_t n, std::uint64_t seed) {
 // Runs layer Spec at input shape In on both backends with the same parameters (and dropout
 // stream), input and output gradient, and compares the output, the input gradient and every
 // learnable parameter's gradient (and, for layer state such as BatchNorm's sums, the values).
-template <class Spec, Shape In>
+// G is the GPU layer's element type: for bf16 the CPU layer gets the same rounded parameters
+// and inputs, so what differs is how each computes.
+template <class Spec, Shape In, class G = float>
 void compare_layer(int n, Mode mode, double tolerance = fp32_tolerance) {
   using CpuLayer = LayerImpl<Spec, In, float, Cpu>;
-  using GpuLayer = LayerImpl<Spec, In, float, Cuda>;
+  using GpuLayer = LayerImpl<Spec, In, G, Cuda>;
   constexpr Shape out_shape = CpuLayer::out_shape;
   CpuLayer cpu;
   GpuLayer gpu;
   Rng rng(17);
   cpu.fill(rng, {.weights = Filler::gaussian(0.3f), .classifier = Filler::gaussian(0.3f), .bias = 0.1f}, false);
-  for (std::size_t i = 0; i < cpu.params().size(); ++i)
+  for (std::size_t i = 0; i < cpu.params().size(); ++i) {
+    write_on_host(cpu.params()[i].value, [](auto v) {
+      for (auto& value : v) value = float(G(value));
+    });
     read_on_host(cpu.params()[i].value, [&](auto v) {
       write_on_host(gpu.params()[i].value, [&](auto w) { std::copy(v.begin(), v.end(), w.begin()); });
     });
+  }
   if constexpr (requires { cpu.stream(); }) gpu.stream() = cpu.stream();
 
   const std::size_t in_count = std::size_t(n) * In.size(), out_count = std::size_t(n) * out_shape.size();
-  const std::vector<float> x = normal_values(in_count, 3), dy = normal_values(out_count, 4);
+  const std::vector<float> x = stored_as<G>(normal_values(in_count, 3)), dy = stored_as<G>(normal_values(out_count, 4));
   std::vector<float> y(out_count), dout = dy, dx(in_count), ws(workspace_elements<float>(cpu, n));
-  const Buffer<float, Cuda> gx = on_device(x);
-  Buffer<float, Cuda> gy(out_count), gdout = on_device(dy), gdx(in_count), gws(workspace_elements<float>(gpu, n));
+  const Buffer<G, Cuda> gx = on_device<G>(x);
+  Buffer<G, Cuda> gy(out_count), gdout = on_device<G>(dy), gdx(in_count), gws(workspace_elements<G>(gpu, n));
 
   cpu.forward(x.data(), y.data(), n, mode, ws.data());
   gpu.forward(gx.data(), gy.data(), n, mode, gws.data());
@@ -169,6 +186,122 @@ TEST_CASE("TF32 convolutions stay within TF32's rounding of FP32", "[cuda][conv]
   compare_layer<Conv<16, 3, 1, 1>, Shape{32, 8, 8}>(2, Mode::train, 1e-2);
   compare_layer<FC<32>, Shape{64, 2, 2}>(4, Mode::train, 1e-2);
   cuda::context().set_tf32(false);
+}
+
+// BF16 storage: the GPU layer keeps bf16 values, the CPU layer computes in float from the same
+// rounded ones. Each bf16 result is rounded to 8 bits of mantissa (2^-9 relative) and some
+// twice (a convolution's output, then its bias): 2e-2 of the largest value.
+constexpr double bf16_tolerance = 2e-2;
+
+TEST_CASE("BF16 storage: each layer agrees with the CPU backend", "[cuda][bf16]") {
+  compare_layer<Conv<6, 3, 1, 1>, Shape{4, 9, 9}, cuda::bf16>(3, Mode::train, bf16_tolerance);
+  compare_layer<Conv<8, 5, 2, 1, 2, Identity>, Shape{4, 11, 11}, cuda::bf16>(2, Mode::train, bf16_tolerance);
+  compare_layer<FC<7>, Shape{3, 4, 4}, cuda::bf16>(5, Mode::train, bf16_tolerance);
+  compare_layer<Softmax<6>, Shape{2, 3, 3}, cuda::bf16>(4, Mode::train, bf16_tolerance);
+  compare_layer<MaxPool<3, 2>, Shape{3, 6, 6}, cuda::bf16>(2, Mode::train, bf16_tolerance);
+  compare_layer<AvgPool<3, 2, 1>, Shape{2, 6, 6}, cuda::bf16>(2, Mode::train, bf16_tolerance);
+  compare_layer<LRN<5>, Shape{7, 3, 3}, cuda::bf16>(2, Mode::train, bf16_tolerance);
+  compare_layer<Dropout<0.5f>, Shape{5, 3, 3}, cuda::bf16>(3, Mode::train, bf16_tolerance);
+}
+
+TEST_CASE("BF16 storage: the solver keeps FP32 master weights", "[cuda][bf16][sgd]") {
+  Param<cuda::bf16, Cuda> p(BlobSpec{.name = "weight", .dims = {4, 1, 1, 1}});
+  write_on_host(p.value, [](auto v) { std::fill(v.begin(), v.end(), cuda::bf16(1.0f)); });
+  write_on_host(p.grad, [](auto v) { std::fill(v.begin(), v.end(), cuda::bf16(1.0f)); });
+  const std::vector<NamedParam<cuda::bf16, Cuda>> params{{"layer", &p}};
+  SgdSolver<cuda::bf16, Cuda> solver(Sgd{.lr = 1e-4f, .momentum = 0.0f, .weight_decay = 0.0f});
+  // 100 updates of 1e-4, each under half of bf16's spacing at 1 (2^-8): in bf16 alone the
+  // weight would stay 1; the master reaches 0.99, whose rounding is 253/256.
+  for (int i = 0; i < 100; ++i) solver.step(params);
+  CHECK(host_values(p.value, 4) == std::vector<float>(4, 253.0f / 256.0f));
+  // Weights written from outside (a copy, an import) are taken as they are, not reverted to
+  // the master.
+  write_on_host(p.value, [](auto v) { std::fill(v.begin(), v.end(), cuda::bf16(0.5f)); });
+  solver.config().lr = 0.0f;
+  solver.step(params);
+  CHECK(host_values(p.value, 4) == std::vector<float>(4, 0.5f));
+}
+
+TEST_CASE("BF16 storage: a network trains as its float twin does", "[cuda][bf16][model]") {
+  using NoBatchNorm = Net<Input<3, 23, 23>, Conv<8, 5, 2, 1>, LRN<5>, MaxPool<3, 2>, Conv<12, 3, 1, 1, 2>,
+                          AvgPool<3, 2, 1>, FC<16>, Dropout<0.5f>, Softmax<5>>;
+  Model<NoBatchNorm, Cuda> full(7);
+  Model<NoBatchNorm, Cuda, cuda::bf16> half(7);  // the same dropout streams
+  copy_parameters(full, half);
+  copy_parameters(half, full);  // both start from the bf16-rounded weights
+  SgdSolver<float, Cuda> full_solver(Sgd{.lr = 0.05f});
+  SgdSolver<cuda::bf16, Cuda> half_solver(Sgd{.lr = 0.05f});
+  const int n = 6;
+  const std::vector<int> labels{0, 1, 2, 3, 4, 0};
+  const std::vector<float> x = stored_as<cuda::bf16>(normal_values(n * NoBatchNorm::input_shape.size(), 11));
+  Tensor<float, Cuda> fx(n, NoBatchNorm::input_shape);
+  fx.buffer().copy_from_host(x.data(), x.size());
+  Tensor<cuda::bf16, Cuda> hx(n, NoBatchNorm::input_shape);
+  hx.buffer() = on_device<cuda::bf16>(x);
+  for (int step = 0; step < 3; ++step) {
+    INFO("step " << step);
+    full.forward(fx, Mode::train);
+    half.forward(hx, Mode::train);
+    CHECK(half.loss(labels) == Approx(full.loss(labels)).epsilon(bf16_tolerance));
+    full.backward(labels);
+    half.backward(labels);
+    full_solver.step(full.parameters());
+    half_solver.step(half.parameters());
+  }
+  const auto halves = testing::parameter_values(half);
+  require_close(testing::parameter_values(full), std::vector<float>(halves.begin(), halves.end()), bf16_tolerance,
+                "parameters after three steps");
+}
+
+TEST_CASE("BF16 storage: checkpoints hold the master weights, so training resumes exactly", "[cuda][bf16][checkpoint]") {
+  hcnn::testing::TempDir dir;
+  using Small = Net<Input<3, 23, 23>, Conv<8, 5, 2, 1>, MaxPool<3, 2>, FC<16>, Dropout<0.5f>, Softmax<5>>;
+  const int n = 4;
+  const std::vector<int> labels{0, 1, 2, 3};
+  Tensor<cuda::bf16, Cuda> x(n, Small::input_shape);
+  x.buffer() = on_device<cuda::bf16>(normal_values(n * Small::input_shape.size(), 13));
+  auto step = [&](auto& model, auto& solver) {
+    model.forward(x, Mode::train);
+    model.backward(labels);
+    solver.step(model.parameters());
+  };
+  auto all_values = [](const auto& buffers) {
+    std::vector<float> all;
+    for (const auto& b : buffers) {
+      const auto v = host_values(b, b.size());
+      all.insert(all.end(), v.begin(), v.end());
+    }
+    return all;
+  };
+  Model<Small, Cuda, cuda::bf16> straight(3);
+  SgdSolver<cuda::bf16, Cuda> straight_solver(Sgd{.lr = 0.05f});
+  step(straight, straight_solver);
+  step(straight, straight_solver);
+  save_checkpoint(dir / "bf16.ckpt", straight, &straight_solver, 2);
+
+  Model<Small, Cuda, cuda::bf16> resumed(9);
+  SgdSolver<cuda::bf16, Cuda> resumed_solver;
+  load_checkpoint(dir / "bf16.ckpt", resumed, &resumed_solver);
+  CHECK(testing::parameter_values(resumed) == testing::parameter_values(straight));
+  CHECK(all_values(resumed_solver.master()) == all_values(straight_solver.master()));
+  CHECK(all_values(resumed_solver.history()) == all_values(straight_solver.history()));
+  CHECK(resumed.random_streams()[0].stream->step == straight.random_streams()[0].stream->step);
+
+  // A float checkpoint of the master weights: a float model loads it, and its weights round to
+  // the bf16 model's.
+  Model<Small, Cuda> wide(5);
+  load_checkpoint(dir / "bf16.ckpt", wide);
+  const auto halves = testing::parameter_values(straight);
+  CHECK(stored_as<cuda::bf16>(testing::parameter_values(wide)) == std::vector<float>(halves.begin(), halves.end()));
+  CHECK(testing::parameter_values(wide) == all_values(straight_solver.master()));
+
+  // The next step from either is the same (to the rounding of cuDNN's algorithm choice, which
+  // each model makes for itself).
+  step(straight, straight_solver);
+  step(resumed, resumed_solver);
+  const auto a = testing::parameter_values(straight), b = testing::parameter_values(resumed);
+  require_close(std::vector<float>(a.begin(), a.end()), std::vector<float>(b.begin(), b.end()), 1e-3,
+                "parameters one step after the resume");
 }
 
 // `steps` SGD steps in training mode of network N from one seed on both backends: the same

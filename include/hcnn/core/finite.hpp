@@ -14,11 +14,18 @@
 
 namespace hcnn {
 
+// Whether a value is neither NaN nor infinite; through double, so that storage types without
+// a std::isfinite of their own (the Cuda backend's bf16) are checked too.
+template <class T>
+[[nodiscard]] bool is_finite(T value) {
+  return std::isfinite(static_cast<double>(value));
+}
+
 // The index of the first NaN or infinity in `values`, if any.
 template <class T>
 [[nodiscard]] std::optional<std::size_t> first_non_finite(std::span<const T> values) {
   for (std::size_t i = 0; i < values.size(); ++i)
-    if (!std::isfinite(values[i])) return i;
+    if (!is_finite(values[i])) return i;
   return std::nullopt;
 }
 
@@ -34,7 +41,7 @@ template <class T>
 template <class T>
 [[nodiscard]] std::optional<std::size_t> first_non_finite_bytes(std::span<const std::byte> bytes) {
   for (std::size_t i = 0; i < bytes.size() / sizeof(T); ++i)
-    if (!std::isfinite(value_at<T>(bytes, i))) return i;
+    if (!is_finite(value_at<T>(bytes, i))) return i;
   return std::nullopt;
 }
 

@@ -75,7 +75,7 @@ struct CaffeBlob {
   template <class T>
   [[nodiscard]] std::optional<std::size_t> first_non_finite() const {
     for (std::size_t i = 0, n = count(); i < n; ++i)
-      if (!std::isfinite(value<T>(i))) return i;
+      if (!is_finite(value<T>(i))) return i;
     return std::nullopt;
   }
 };

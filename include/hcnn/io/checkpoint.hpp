@@ -13,6 +13,11 @@
 //               u32 stream count; per stream: string layer, u64 state[4] (dropout streams: key, step, 0, 0)
 //   u32 CRC-32 of the payload
 //
+// A model whose element type is no floating type (the Cuda backend's bf16) is saved as float:
+// its solver's FP32 master weights where a solver is given (loading with a solver restores
+// them, so training resumes exactly), else its weights widened. Such a checkpoint loads into
+// a float model too.
+//
 // Versions 1 (no epoch, architecture, metadata or streams) and 2 are still read. Version 2 has
 // version 3's layout, but its streams are the states of the sequential generator that drew
 // dropout masks before they became counter-based (core/philox.hpp): they cannot be continued,
@@ -32,6 +37,7 @@
 #pragma once
 
 #include <array>
+#include <concepts>
 #include <cstdint>
 #include <cstdio>
 #include <cstring>
@@ -39,6 +45,7 @@
 #include <map>
 #include <span>
 #include <string>
+#include <type_traits>
 #include <vector>
 
 #include "../core/error.hpp"
@@ -149,12 +156,40 @@ inline std::string first_difference(const std::string& a, const std::string& b) 
 template <class ModelT>
 using SolverOf = SgdSolver<typename ModelT::value_type, typename ModelT::backend>;
 
+namespace io {
+// The type a checkpoint stores a model's values in: its own, or float for a storage type such
+// as the Cuda backend's bf16, whose solver's FP32 master weights are then what is saved.
+template <class T>
+using StoredType = std::conditional_t<std::is_floating_point_v<T>, T, float>;
+
+// Blob i's values as a checkpoint stores them, for a model whose element type is not Stored:
+// converted; where the solver keeps a master copy, the master's value wherever its rounding is
+// still the weight (weights written since the last update count as they are).
+template <class Stored, class T, class Backend, class Solver>
+std::vector<Stored> stored_values(const Buffer<T, Backend>& weights, const Solver* solver, std::size_t i) {
+  std::vector<T> w;
+  read_on_host(weights, [&](std::span<const T> v) { w.assign(v.begin(), v.end()); });
+  std::vector<Stored> values(w.begin(), w.end());
+  if constexpr (Solver::keeps_master) {
+    if (solver != nullptr && i < solver->master().size())
+      read_on_host(solver->master()[i], [&](std::span<const Stored> master) {
+        for (std::size_t j = 0; j < w.size(); ++j) {
+          const T rounded = static_cast<T>(master[j]);
+          if (std::memcmp(&rounded, &w[j], sizeof(T)) == 0) values[j] = master[j];
+        }
+      });
+  }
+  return values;
+}
+}  // namespace io
+
 // Saves the model, the solver (if given) and info's iteration, epoch and metadata; the
 // architecture written is always the model's own.
 template <class ModelT>
 void save_checkpoint(const std::filesystem::path& path, ModelT& model, const SolverOf<ModelT>* solver,
                      const CheckpointInfo& info) {
   using T = typename ModelT::value_type;
+  using Stored = io::StoredType<T>;
   const std::string arch = architecture<typename ModelT::net>();
   auto params = model.parameters();
   const auto streams = model.random_streams();
@@ -164,7 +199,7 @@ void save_checkpoint(const std::filesystem::path& path, ModelT& model, const Sol
     throw NumericError(path.string() + ": not saved: " + *bad + " (a checkpoint of a diverged model could not be loaded)");
   if (solver != nullptr)
     for (std::size_t i = 0; i < solver->history().size(); ++i) {
-      read_on_host(solver->history()[i], [&](std::span<const T> h) {
+      read_on_host(solver->history()[i], [&](std::span<const Stored> h) {
         if (const auto at = first_non_finite(h))
           throw NumericError(path.string() + ": not saved: the momentum of layer '" + params[i].layer + "' " +
                              params[i].param->name + " " + non_finite_text(double(h[*at]), *at));
@@ -174,7 +209,7 @@ void save_checkpoint(const std::filesystem::path& path, ModelT& model, const Sol
     std::fwrite(io::checkpoint_magic, 1, sizeof io::checkpoint_magic, file);
     std::fwrite(&io::checkpoint_version, sizeof io::checkpoint_version, 1, file);
     io::ChecksummedWriter out(file);
-    out.value(static_cast<std::uint32_t>(sizeof(T)));
+    out.value(static_cast<std::uint32_t>(sizeof(Stored)));
     out.value(info.iteration);
     out.value(info.epoch);
     out.string(arch);
@@ -190,8 +225,11 @@ void save_checkpoint(const std::filesystem::path& path, ModelT& model, const Sol
       out.value(static_cast<std::uint32_t>(p->rank));
       for (int d = 0; d < p->rank; ++d) out.value(static_cast<std::int32_t>(p->dims[d]));
     }
-    const auto write_values = [&](std::span<const T> values) { out.bytes(values.data(), values.size_bytes()); };
-    for (const auto& np : params) read_on_host(np.param->value, write_values);
+    const auto write_values = [&](std::span<const Stored> values) { out.bytes(values.data(), values.size_bytes()); };
+    for (std::size_t i = 0; i < params.size(); ++i) {
+      if constexpr (std::same_as<T, Stored>) read_on_host(params[i].param->value, write_values);
+      else write_values(io::stored_values<Stored>(params[i].param->value, solver, i));
+    }
     const bool has_solver = solver != nullptr;
     out.value(static_cast<std::uint8_t>(has_solver));
     if (has_solver) {
@@ -237,12 +275,13 @@ template <class ModelT>
 CheckpointInfo load_checkpoint(std::span<const std::byte> bytes, const std::filesystem::path& path, ModelT& model,
                                SolverOf<ModelT>* solver = nullptr) {
   using T = typename ModelT::value_type;
+  using Stored = io::StoredType<T>;
   CheckpointInfo info;
   io::CheckpointHeader header = io::read_checkpoint_header(bytes, path, info);
   const std::uint32_t version = header.version;
-  if (header.element_size != sizeof(T))
-    throw IoError(path, "holds " + std::to_string(header.element_size * 8) + "-bit values, the model has " +
-                            std::to_string(sizeof(T) * 8) + "-bit parameters");
+  if (header.element_size != sizeof(Stored))
+    throw IoError(path, "holds " + std::to_string(header.element_size * 8) + "-bit values, the model stores " +
+                            std::to_string(sizeof(Stored) * 8) + "-bit ones");
   auto params = model.parameters();
   auto streams = model.random_streams();
   std::vector<std::array<std::uint64_t, 4>> stream_states;
@@ -284,10 +323,10 @@ CheckpointInfo load_checkpoint(std::span<const std::byte> bytes, const std::file
       throw IoError(path, "has " + std::to_string(count) + " parameter blobs, the model " + std::to_string(params.size()) +
                               "; first missing: layer '" + params[count].layer + "' " + params[count].param->name);
     for (std::size_t i = 0; i < sizes.size(); ++i) {
-      restores.push_back({in.take(sizes[i] * sizeof(T), "parameter values"), &params[i].param->value});
-      if (const auto at = first_non_finite_bytes<T>(restores.back().from))
+      restores.push_back({in.take(sizes[i] * sizeof(Stored), "parameter values"), &params[i].param->value});
+      if (const auto at = first_non_finite_bytes<Stored>(restores.back().from))
         throw IoError(path, "layer '" + params[i].layer + "' " + params[i].param->name + " " +
-                                non_finite_text(double(value_at<T>(restores.back().from, *at)), *at) +
+                                non_finite_text(double(value_at<Stored>(restores.back().from, *at)), *at) +
                                 ": the checkpoint holds a diverged or corrupt model");
     }
     info.has_solver = in.read<std::uint8_t>("the solver flag") != 0;
@@ -302,10 +341,10 @@ CheckpointInfo load_checkpoint(std::span<const std::byte> bytes, const std::file
       for (std::uint32_t i = 0; i < blobs; ++i) {
         const auto n = in.read<std::uint64_t>("the solver state");
         if (n != sizes[i]) throw IoError(path, "momentum blob " + std::to_string(i) + " has the wrong size");
-        history.push_back(in.take(n * sizeof(T), "the momentum values"));
-        if (const auto at = first_non_finite_bytes<T>(history.back()))
+        history.push_back(in.take(n * sizeof(Stored), "the momentum values"));
+        if (const auto at = first_non_finite_bytes<Stored>(history.back()))
           throw IoError(path, "the momentum of layer '" + params[i].layer + "' " + params[i].param->name + " " +
-                                  non_finite_text(double(value_at<T>(history.back(), *at)), *at));
+                                  non_finite_text(double(value_at<Stored>(history.back(), *at)), *at));
       }
     }
     if (version >= 2) {
@@ -331,19 +370,34 @@ CheckpointInfo load_checkpoint(std::span<const std::byte> bytes, const std::file
   } catch (const io::TruncatedError& e) {
     throw IoError(path, std::string("corrupt checkpoint: ") + e.what());
   }
-  // Validated: now write.
+  // Validated: now write (converting from Stored where the buffer's type differs).
   const auto copy_into = [](auto& buffer, std::span<const std::byte> from) {
-    write_on_host(buffer, [&](std::span<T> values) { std::memcpy(values.data(), from.data(), values.size_bytes()); });
+    write_on_host(buffer, [&](auto values) {
+      using V = typename decltype(values)::value_type;
+      if constexpr (std::same_as<V, Stored>) std::memcpy(values.data(), from.data(), values.size_bytes());
+      else
+        for (std::size_t j = 0; j < values.size(); ++j) values[j] = static_cast<V>(value_at<Stored>(from, j));
+    });
   };
   for (const auto& r : restores) copy_into(*r.to, r.from);
   for (std::size_t i = 0; i < stream_states.size(); ++i) streams[i].stream->set_state(stream_states[i]);
-  if (solver != nullptr && info.has_solver) {
-    solver->config() = config;
-    auto& target = solver->history();
-    target.clear();
-    for (const auto& h : history) {
-      target.emplace_back(h.size() / sizeof(T));
-      copy_into(target.back(), h);
+  if (solver != nullptr) {
+    if constexpr (SolverOf<ModelT>::keeps_master) {  // the values saved were the master weights
+      auto& master = solver->master();
+      master.clear();
+      for (const auto& r : restores) {
+        master.emplace_back(r.from.size() / sizeof(Stored));
+        copy_into(master.back(), r.from);
+      }
+    }
+    if (info.has_solver) {
+      solver->config() = config;
+      auto& target = solver->history();
+      target.clear();
+      for (const auto& h : history) {
+        target.emplace_back(h.size() / sizeof(Stored));
+        copy_into(target.back(), h);
+      }
     }
   }
   return info;

@@ -8,6 +8,7 @@
 // model, and stepping it on another architecture is an error, not a read past its buffers.
 #pragma once
 
+#include <concepts>
 #include <cstddef>
 #include <span>
 #include <string>
@@ -51,9 +52,20 @@ struct SgdUpdate<T, Cpu> {
   }
 };
 
+// What a solver accumulates in for blobs of element type T: T itself, or float for a storage
+// type too narrow to take small updates (backend/cuda/sgd.hpp: bf16), whose solver then also
+// keeps an FP32 master copy of every blob it trains.
+template <class T>
+struct SolverPrecision {
+  using type = T;
+};
+
 template <class T = float, class Backend = Cpu>
 class SgdSolver {
  public:
+  using State = typename SolverPrecision<T>::type;
+  static constexpr bool keeps_master = !std::same_as<State, T>;
+
   explicit SgdSolver(Sgd config = {}) : config_(config) {}
 
   // Applies one update to `params` (a model's parameters(), always in the same order).
@@ -62,9 +74,16 @@ class SgdSolver {
       for (const auto& p : params) history_.emplace_back(p.param->size());
     }
     check_fits(params);
+    if constexpr (keeps_master) {
+      // Zero-filled: the update takes a master afresh from its weights (kernels.hpp).
+      if (master_.size() != params.size())
+        for (const auto& p : params) master_.emplace_back(p.param->size());
+    }
     for (std::size_t i = 0; i < params.size(); ++i) {
       Param<T, Backend>& p = *params[i].param;
-      if (p.trained()) SgdUpdate<T, Backend>::apply(config_, p, history_[i].data());
+      if (!p.trained()) continue;
+      if constexpr (keeps_master) SgdUpdate<T, Backend>::apply(config_, p, history_[i].data(), master_[i].data());
+      else SgdUpdate<T, Backend>::apply(config_, p, history_[i].data());
     }
   }
 
@@ -84,12 +103,17 @@ class SgdSolver {
 
   [[nodiscard]] Sgd& config() { return config_; }
   [[nodiscard]] const Sgd& config() const { return config_; }
-  [[nodiscard]] std::vector<Buffer<T, Backend>>& history() { return history_; }
-  [[nodiscard]] const std::vector<Buffer<T, Backend>>& history() const { return history_; }
+  [[nodiscard]] std::vector<Buffer<State, Backend>>& history() { return history_; }
+  [[nodiscard]] const std::vector<Buffer<State, Backend>>& history() const { return history_; }
+  // keeps_master: the FP32 master copy of each blob (empty before the first step); checkpoints
+  // save it as the blob's values.
+  [[nodiscard]] std::vector<Buffer<State, Backend>>& master() { return master_; }
+  [[nodiscard]] const std::vector<Buffer<State, Backend>>& master() const { return master_; }
 
  private:
   Sgd config_;
-  std::vector<Buffer<T, Backend>> history_;
+  std::vector<Buffer<State, Backend>> history_;
+  std::vector<Buffer<State, Backend>> master_;  // keeps_master only
 };
 
 }  // namespace hcnn

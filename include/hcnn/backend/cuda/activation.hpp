@@ -1,27 +1,47 @@
-// hcnn/backend/cuda/activation.hpp — the fused activations of Conv, FC and BatchNorm on the GPU.
+// hcnn/backend/cuda/activation.hpp — the fused activations and biases of Conv, FC and
+// BatchNorm on the GPU: cuDNN's calls for float, hcnn's kernels for bf16 (element.hpp).
 #pragma once
 
 #include <concepts>
 #include <cstddef>
 
 #include "../../layers/activation.hpp"
+#include "context.hpp"
 #include "cudnn.hpp"
+#include "element.hpp"
+#include "kernels.hpp"
 
 namespace hcnn::cuda {
 
-// The Cuda backend computes in float for now (BF16 storage is issue 14's precision option).
-template <class T>
-concept CudaElement = std::same_as<T, float>;
-
-template <class Act>
-void activate(float* y, std::size_t count) {
-  if constexpr (std::same_as<Act, ReLU>) dnn::relu_forward(y, count);
+template <class Act, CudaElement T>
+void activate(T* y, std::size_t count) {
+  if constexpr (std::same_as<Act, ReLU>) {
+    if constexpr (std::same_as<T, float>) dnn::relu_forward(y, count);
+    else kernels::relu_forward(y, count, context().stream());
+  }
 }
 
 // Turns dL/dy into dL/d(pre-activation), in place, from the activation's output y.
-template <class Act>
-void activate_backward(const float* y, float* dy, std::size_t count) {
-  if constexpr (std::same_as<Act, ReLU>) dnn::relu_backward(y, dy, count);
+template <class Act, CudaElement T>
+void activate_backward(const T* y, T* dy, std::size_t count) {
+  if constexpr (std::same_as<Act, ReLU>) {
+    if constexpr (std::same_as<T, float>) dnn::relu_backward(y, dy, count);
+    else kernels::relu_backward(y, dy, count, context().stream());
+  }
+}
+
+// y += bias per channel, over n samples of c channels of `plane` values.
+template <CudaElement T>
+void add_bias(const T* bias, T* y, int n, int c, int plane) {
+  if constexpr (std::same_as<T, float>) dnn::add_bias(bias, y, n, c, plane);
+  else kernels::add_bias(bias, y, n, c, plane, context().stream());
+}
+
+// dbias = the sum of dy over samples and positions, overwritten.
+template <CudaElement T>
+void bias_gradient(const T* dy, T* dbias, int n, int c, int plane) {
+  if constexpr (std::same_as<T, float>) dnn::bias_gradient(dy, dbias, n, c, plane, 1);
+  else kernels::bias_gradient(dy, dbias, n, c, plane, context().stream());
 }
 
 }  // namespace hcnn::cuda

@@ -8,6 +8,7 @@
 #pragma once
 
 #include <array>
+#include <concepts>
 #include <span>
 
 #include "../../core/layer.hpp"
@@ -21,6 +22,9 @@ namespace hcnn {
 
 template <class Act, float Eps, float Maf, Shape In, cuda::CudaElement T>
 struct LayerImpl<BatchNorm<Act, Eps, Maf>, In, T, Cuda> {
+  static_assert(std::same_as<T, float>,
+                "BatchNorm on Cuda: float only (with BF16 storage its moving sums would lose the batches' statistics "
+                "in bf16's 8 bits of mantissa)");
   using spec = BatchNorm<Act, Eps, Maf>;
   using backend = Cuda;
   static constexpr Shape out_shape = In;

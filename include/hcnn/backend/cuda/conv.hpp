@@ -7,6 +7,7 @@
 #pragma once
 
 #include <array>
+#include <concepts>
 #include <map>
 #include <memory>
 #include <span>
@@ -37,22 +38,30 @@ struct LayerImpl<Conv<Out, K, S, P, G, Act>, In, T, Cuda> {
   }
 
   void forward(const T* in, T* out, int n, Mode, T* ws) const {
-    plan(n).forward(in, params_[0].value.data(), params_[1].value.data(), out, ws);
+    const auto& p = plan(n);
+    p.forward(in, params_[0].value.data(), out, ws);
+    if constexpr (std::same_as<T, float>) p.add_bias(params_[1].value.data(), out);
+    else cuda::add_bias(params_[1].value.data(), out, n, Out, plane);
     cuda::activate<Act>(out, std::size_t(n) * out_shape.size());
   }
 
   void backward(const T* in, const T* out, T* dout, T* din, int n, T* ws) {
     cuda::activate_backward<Act>(out, dout, std::size_t(n) * out_shape.size());
-    plan(n).backward(in, params_[0].value.data(), dout, params_[0].grad.data(), params_[1].grad.data(), din, ws);
+    const auto& p = plan(n);
+    if constexpr (std::same_as<T, float>) p.bias_gradient(dout, params_[1].grad.data());
+    else cuda::bias_gradient(dout, params_[1].grad.data(), n, Out, plane);
+    p.backward(in, params_[0].value.data(), dout, params_[0].grad.data(), din, ws);
   }
 
  private:
+  static constexpr int plane = out_shape.h * out_shape.w;
+
   const cuda::dnn::ConvolutionPlan& plan(int n) const {
     const bool tf32 = cuda::context().tf32();
     auto& slot = plans_[{n, tf32}];
     if (!slot)
       slot = std::make_shared<const cuda::dnn::ConvolutionPlan>(n, In.c, In.h, In.w, Out, out_shape.h, out_shape.w, K, S,
-                                                                P, G, tf32);
+                                                                P, G, tf32, cuda::dnn::data_type<T>());
     return *slot;
   }
 

@@ -10,26 +10,35 @@
 //   Caffe does, so Caffe's alpha goes in unchanged) and batch normalisation (spatial mode);
 // - not pooling: cuDNN rounds its output size down and cannot clip Caffe's average windows,
 //   so pooling is hcnn's own kernel (kernels.hpp).
-// Everything is float (CUDNN_DATA_FLOAT, NCHW) and runs on the thread's stream (context.hpp).
+// Tensors are NCHW, float, or bf16 for convolutions (BF16 storage, element.hpp: FP32 compute
+// type); the other ops run on float (a bf16 layer widens its operands first). Everything runs
+// on the thread's stream (context.hpp).
 #pragma once
 
 #include <cudnn.h>
 
 #include <algorithm>
+#include <concepts>
 #include <cstddef>
 #include <string>
 
 #include "check.hpp"
 #include "context.hpp"
+#include "element.hpp"
 
 namespace hcnn::cuda::dnn {
 
-// An n x c x h x w float tensor (a vector of c values is 1 x c x 1 x 1).
+template <CudaElement T>
+constexpr cudnnDataType_t data_type() {
+  return std::same_as<T, float> ? CUDNN_DATA_FLOAT : CUDNN_DATA_BFLOAT16;
+}
+
+// An n x c x h x w tensor (a vector of c values is 1 x c x 1 x 1).
 class TensorDescriptor {
  public:
-  TensorDescriptor(int n, int c, int h, int w) {
+  TensorDescriptor(int n, int c, int h, int w, cudnnDataType_t type = CUDNN_DATA_FLOAT) {
     HCNN_CUDNN_CHECK(cudnnCreateTensorDescriptor(&desc_));
-    HCNN_CUDNN_CHECK(cudnnSetTensor4dDescriptor(desc_, CUDNN_TENSOR_NCHW, CUDNN_DATA_FLOAT, n, c, h, w));
+    HCNN_CUDNN_CHECK(cudnnSetTensor4dDescriptor(desc_, CUDNN_TENSOR_NCHW, type, n, c, h, w));
   }
   TensorDescriptor(const TensorDescriptor&) = delete;
   TensorDescriptor& operator=(const TensorDescriptor&) = delete;
@@ -43,9 +52,9 @@ class TensorDescriptor {
 // Out x (in / groups) x k x k filters.
 class FilterDescriptor {
  public:
-  FilterDescriptor(int out, int in_per_group, int kh, int kw) {
+  FilterDescriptor(int out, int in_per_group, int kh, int kw, cudnnDataType_t type) {
     HCNN_CUDNN_CHECK(cudnnCreateFilterDescriptor(&desc_));
-    HCNN_CUDNN_CHECK(cudnnSetFilter4dDescriptor(desc_, CUDNN_DATA_FLOAT, CUDNN_TENSOR_NCHW, out, in_per_group, kh, kw));
+    HCNN_CUDNN_CHECK(cudnnSetFilter4dDescriptor(desc_, type, CUDNN_TENSOR_NCHW, out, in_per_group, kh, kw));
   }
   FilterDescriptor(const FilterDescriptor&) = delete;
   FilterDescriptor& operator=(const FilterDescriptor&) = delete;
@@ -56,16 +65,16 @@ class FilterDescriptor {
   cudnnFilterDescriptor_t desc_ = nullptr;
 };
 
-// Caffe's convolution: cross-correlation, square padding and stride, no dilation, groups.
+// Caffe's convolution: cross-correlation, square padding and stride, no dilation, groups;
+// computed in float whatever the tensors' type.
 class ConvolutionDescriptor {
  public:
-  ConvolutionDescriptor(int pad, int stride, int groups, bool tf32) {
+  ConvolutionDescriptor(int pad, int stride, int groups, cudnnMathType_t math) {
     HCNN_CUDNN_CHECK(cudnnCreateConvolutionDescriptor(&desc_));
     HCNN_CUDNN_CHECK(
         cudnnSetConvolution2dDescriptor(desc_, pad, pad, stride, stride, 1, 1, CUDNN_CROSS_CORRELATION, CUDNN_DATA_FLOAT));
     HCNN_CUDNN_CHECK(cudnnSetConvolutionGroupCount(desc_, groups));
-    // FP32: FMA kernels only (no tensor cores, which would round the products to TF32).
-    set_math(tf32 ? CUDNN_DEFAULT_MATH : CUDNN_FMA_MATH);
+    set_math(math);
   }
   ConvolutionDescriptor(const ConvolutionDescriptor&) = delete;
   ConvolutionDescriptor& operator=(const ConvolutionDescriptor&) = delete;
@@ -105,11 +114,14 @@ class ConvolutionPlan {
   // Workspace cuDNN may use per pass; larger algorithms are not considered.
   static constexpr std::size_t workspace_limit = std::size_t{1} << 30;
 
+  // Tensors and filters of `type` (float or bf16). Float convolutions run on FMA kernels only
+  // unless TF32 is on (tensor cores would round the products to TF32); bf16 ones on cuDNN's
+  // choice, tensor cores included.
   ConvolutionPlan(int n, int in_c, int in_h, int in_w, int out_c, int out_h, int out_w, int kernel, int stride, int pad,
-                  int groups, bool tf32)
-      : x_(n, in_c, in_h, in_w), y_(n, out_c, out_h, out_w), bias_(1, out_c, 1, 1),
-        w_(out_c, in_c / groups, kernel, kernel), forward_conv_(pad, stride, groups, tf32),
-        data_conv_(pad, stride, groups, tf32), filter_conv_(pad, stride, groups, tf32) {
+                  int groups, bool tf32, cudnnDataType_t type)
+      : x_(n, in_c, in_h, in_w, type), y_(n, out_c, out_h, out_w, type), bias_(1, out_c, 1, 1),
+        w_(out_c, in_c / groups, kernel, kernel, type), forward_conv_(pad, stride, groups, math(tf32, type)),
+        data_conv_(pad, stride, groups, math(tf32, type)), filter_conv_(pad, stride, groups, math(tf32, type)) {
     const cudnnHandle_t handle = context().cudnn();
     constexpr int wanted = 8;
     int found = 0;
@@ -141,20 +153,26 @@ class ConvolutionPlan {
   [[nodiscard]] std::size_t forward_bytes() const { return forward_bytes_; }
   [[nodiscard]] std::size_t backward_bytes() const { return std::max(data_bytes_, filter_bytes_); }
 
-  // y = conv(x, w) + bias.
-  void forward(const float* x, const float* w, const float* bias, float* y, void* ws) const {
+  // y = conv(x, w), in the plan's type.
+  void forward(const void* x, const void* w, void* y, void* ws) const {
     const float one = 1.0f, zero = 0.0f;
-    const cudnnHandle_t handle = context().cudnn();
-    HCNN_CUDNN_CHECK(cudnnConvolutionForward(handle, &one, x_.get(), x, w_.get(), w, forward_conv_.get(), forward_algo_,
-                                             ws, forward_bytes_, &zero, y_.get(), y));
-    HCNN_CUDNN_CHECK(cudnnAddTensor(handle, &one, bias_.get(), bias, &one, y_.get(), y));
+    HCNN_CUDNN_CHECK(cudnnConvolutionForward(context().cudnn(), &one, x_.get(), x, w_.get(), w, forward_conv_.get(),
+                                             forward_algo_, ws, forward_bytes_, &zero, y_.get(), y));
   }
-
-  // The weight and bias gradients of dy (overwritten), and dx when asked for.
-  void backward(const float* x, const float* w, const float* dy, float* dw, float* dbias, float* dx, void* ws) const {
+  // y += bias per channel (float tensors).
+  void add_bias(const float* bias, float* y) const {
+    const float one = 1.0f;
+    HCNN_CUDNN_CHECK(cudnnAddTensor(context().cudnn(), &one, bias_.get(), bias, &one, y_.get(), y));
+  }
+  // The bias gradient of dy, overwritten (float tensors).
+  void bias_gradient(const float* dy, float* dbias) const {
+    const float one = 1.0f, zero = 0.0f;
+    HCNN_CUDNN_CHECK(cudnnConvolutionBackwardBias(context().cudnn(), &one, y_.get(), dy, &zero, bias_.get(), dbias));
+  }
+  // The weight gradient of dy (overwritten), and dx when asked for.
+  void backward(const void* x, const void* w, const void* dy, void* dw, void* dx, void* ws) const {
     const float one = 1.0f, zero = 0.0f;
     const cudnnHandle_t handle = context().cudnn();
-    HCNN_CUDNN_CHECK(cudnnConvolutionBackwardBias(handle, &one, y_.get(), dy, &zero, bias_.get(), dbias));
     HCNN_CUDNN_CHECK(cudnnConvolutionBackwardFilter(handle, &one, x_.get(), x, y_.get(), dy, filter_conv_.get(),
                                                     filter_algo_, ws, filter_bytes_, &zero, w_.get(), dw));
     if (dx != nullptr)
@@ -163,6 +181,10 @@ class ConvolutionPlan {
   }
 
  private:
+  static cudnnMathType_t math(bool tf32, cudnnDataType_t type) {
+    return tf32 || type != CUDNN_DATA_FLOAT ? CUDNN_DEFAULT_MATH : CUDNN_FMA_MATH;
+  }
+
   TensorDescriptor x_, y_, bias_;
   FilterDescriptor w_;
   ConvolutionDescriptor forward_conv_, data_conv_, filter_conv_;  // each with its algorithm's math type
@@ -172,10 +194,10 @@ class ConvolutionPlan {
   std::size_t forward_bytes_ = 0, data_bytes_ = 0, filter_bytes_ = 0;
 };
 
-// y += bias per channel (an inner product's bias on n x c x 1 x 1).
-inline void add_bias(const float* bias, float* y, int n, int c) {
+// y += bias per channel over n samples of c channels of `plane` values (float).
+inline void add_bias(const float* bias, float* y, int n, int c, int plane) {
   const float one = 1.0f;
-  const TensorDescriptor b(1, c, 1, 1), out(n, c, 1, 1);
+  const TensorDescriptor b(1, c, 1, 1), out(n, c, plane, 1);
   HCNN_CUDNN_CHECK(cudnnAddTensor(context().cudnn(), &one, b.get(), bias, &one, out.get(), y));
 }
 

@@ -6,6 +6,8 @@
 #pragma once
 
 #include <array>
+#include <concepts>
+#include <cstddef>
 #include <span>
 
 #include "../../core/layer.hpp"
@@ -14,10 +16,25 @@
 #include "activation.hpp"
 #include "buffer.hpp"
 #include "cudnn.hpp"
+#include "element.hpp"
 #include "kernels.hpp"
 
 namespace hcnn {
 namespace cuda {
+
+// C (m x n) = op(A) op(B) in cuBLAS's column-major terms, overwritten; bf16 operands are
+// multiplied with float accumulation (CUBLAS_COMPUTE_32F).
+template <CudaElement T>
+void gemm(cublasOperation_t op_a, cublasOperation_t op_b, int m, int n, int k, const T* a, int lda, const T* b, int ldb,
+          T* c, int ldc) {
+  const float one = 1.0f, zero = 0.0f;
+  if constexpr (std::same_as<T, float>) {
+    HCNN_CUBLAS_CHECK(cublasSgemm(context().cublas(), op_a, op_b, m, n, k, &one, a, lda, b, ldb, &zero, c, ldc));
+  } else {
+    HCNN_CUBLAS_CHECK(cublasGemmEx(context().cublas(), op_a, op_b, m, n, k, &one, a, CUDA_R_16BF, lda, b, CUDA_R_16BF,
+                                   ldb, &zero, c, CUDA_R_16BF, ldc, CUBLAS_COMPUTE_32F, CUBLAS_GEMM_DEFAULT));
+  }
+}
 
 template <int Out, Shape In, CudaElement T>
 struct InnerProduct {
@@ -29,24 +46,18 @@ struct InnerProduct {
 
   // Y (n x Out) = X (n x In) W^T + b.
   void forward(const T* in, T* out, int n) const {
-    const float one = 1.0f, zero = 0.0f;
-    HCNN_CUBLAS_CHECK(cublasSgemm(context().cublas(), CUBLAS_OP_T, CUBLAS_OP_N, Out, n, inputs, &one,
-                                  params_[0].value.data(), inputs, in, inputs, &zero, out, Out));
-    dnn::add_bias(params_[1].value.data(), out, n, Out);
+    gemm(CUBLAS_OP_T, CUBLAS_OP_N, Out, n, inputs, params_[0].value.data(), inputs, in, inputs, out, Out);
+    add_bias(params_[1].value.data(), out, n, Out, 1);
   }
 
   // dout is the gradient with respect to the pre-activation output.
   void backward(const T* in, const T* dout, T* din, int n) {
-    const float one = 1.0f, zero = 0.0f;
-    const cublasHandle_t handle = context().cublas();
     // dW (Out x In) = dY^T X, i.e. dW^T (In x Out) = X^T dY.
-    HCNN_CUBLAS_CHECK(cublasSgemm(handle, CUBLAS_OP_N, CUBLAS_OP_T, inputs, Out, n, &one, in, inputs, dout, Out, &zero,
-                                  params_[0].grad.data(), inputs));
-    dnn::bias_gradient(dout, params_[1].grad.data(), n, Out, 1, 1);
+    gemm(CUBLAS_OP_N, CUBLAS_OP_T, inputs, Out, n, in, inputs, dout, Out, params_[0].grad.data(), inputs);
+    bias_gradient(dout, params_[1].grad.data(), n, Out, 1);
     // dX (n x In) = dY W, i.e. dX^T (In x n) = W^T dY^T.
     if (din != nullptr)
-      HCNN_CUBLAS_CHECK(cublasSgemm(handle, CUBLAS_OP_N, CUBLAS_OP_N, inputs, n, Out, &one, params_[0].value.data(),
-                                    inputs, dout, Out, &zero, din, inputs));
+      gemm(CUBLAS_OP_N, CUBLAS_OP_N, inputs, n, Out, params_[0].value.data(), inputs, dout, Out, din, inputs);
   }
 };
 
@@ -76,19 +87,45 @@ struct LayerImpl<Softmax<N>, In, T, Cuda> : cuda::InnerProduct<N, In, T> {
   using spec = Softmax<N>;
   using backend = Cuda;
   static constexpr Shape out_shape = spec::template output<In>();
+  static constexpr bool storage_only = !std::same_as<T, float>;  // bf16: the softmax runs on float copies
 
   std::span<Param<T, Cuda>> params() { return this->params_; }
-  // The logits (forward) or their gradient (backward).
-  std::size_t workspace_bytes(int n, Pass) const { return std::size_t(n) * N * sizeof(T); }
+  // The logits (forward) or their gradient (backward); for bf16, three float arrays after them.
+  std::size_t workspace_bytes(int n, Pass) const {
+    const std::size_t count = std::size_t(n) * N;
+    return storage_only ? cuda::float_slots_bytes(count * sizeof(T), count, 3) : count * sizeof(T);
+  }
 
   void forward(const T* in, T* out, int n, Mode, T* ws) const {
     cuda::InnerProduct<N, In, T>::forward(in, ws, n);
-    cuda::dnn::softmax_forward(ws, out, n, N);
+    if constexpr (storage_only) {
+      const std::size_t count = std::size_t(n) * N;
+      float* logits = cuda::float_slot(ws, count * sizeof(T), count, 0);
+      float* p = cuda::float_slot(ws, count * sizeof(T), count, 1);
+      const cudaStream_t stream = cuda::context().stream();
+      cuda::kernels::widen(ws, logits, count, stream);
+      cuda::dnn::softmax_forward(logits, p, n, N);
+      cuda::kernels::narrow(p, out, count, stream);
+    } else {
+      cuda::dnn::softmax_forward(ws, out, n, N);
+    }
   }
 
   // General backward through the softmax Jacobian: dz = p * (dp - <dp, p>).
   void backward(const T* in, const T* out, T* dout, T* din, int n, T* ws) {
-    cuda::dnn::softmax_backward(out, dout, ws, n, N);
+    if constexpr (storage_only) {
+      const std::size_t count = std::size_t(n) * N;
+      float* p = cuda::float_slot(ws, count * sizeof(T), count, 0);
+      float* dp = cuda::float_slot(ws, count * sizeof(T), count, 1);
+      float* dz = cuda::float_slot(ws, count * sizeof(T), count, 2);
+      const cudaStream_t stream = cuda::context().stream();
+      cuda::kernels::widen(out, p, count, stream);
+      cuda::kernels::widen(dout, dp, count, stream);
+      cuda::dnn::softmax_backward(p, dp, dz, n, N);
+      cuda::kernels::narrow(dz, ws, count, stream);
+    } else {
+      cuda::dnn::softmax_backward(out, dout, ws, n, N);
+    }
     cuda::InnerProduct<N, In, T>::backward(in, ws, din, n);
   }
 

@@ -12,12 +12,17 @@
 //   CPU backend does.
 // - Dropout from the counter-based stream (core/philox.hpp): the CPU's masks, bit for bit.
 // - The fused softmax + cross-entropy gradient, BatchNorm's Caffe moving sums, and the SGD step.
+// - For BF16 storage (element.hpp), what cuDNN's float calls do for float tensors: bias,
+//   ReLU, conversions to and from float, and the update of FP32 master weights.
+// Templates on the element type T are compiled for float and bf16.
 #pragma once
 
 #include <cuda_runtime.h>
 
 #include <cstddef>
 #include <cstdint>
+
+#include "element.hpp"
 
 namespace hcnn::cuda::kernels {
 
@@ -40,19 +45,23 @@ struct PoolGeometry {
   bool is_max;
 };
 
-void pool_forward(const PoolGeometry& g, const float* in, float* out, cudaStream_t stream);
+template <class T>
+void pool_forward(const PoolGeometry& g, const T* in, T* out, cudaStream_t stream);
 // din is overwritten.
-void pool_backward(const PoolGeometry& g, const float* in, const float* dout, float* din, cudaStream_t stream);
+template <class T>
+void pool_backward(const PoolGeometry& g, const T* in, const T* dout, T* din, cudaStream_t stream);
 
 // out_i = mask_i ? in_i * scale : 0 with mask_i = (draw i of pass `step` >= threshold).
-void dropout_forward(const float* in, float* out, std::uint8_t* mask, std::size_t count, std::uint64_t key,
+template <class T>
+void dropout_forward(const T* in, T* out, std::uint8_t* mask, std::size_t count, std::uint64_t key,
                      Scalar<std::uint64_t> step, std::uint32_t threshold, float scale, cudaStream_t stream);
-void dropout_backward(const float* dout, const std::uint8_t* mask, float* din, std::size_t count, float scale,
+template <class T>
+void dropout_backward(const T* dout, const std::uint8_t* mask, T* din, std::size_t count, float scale,
                       cudaStream_t stream);
 
 // dz = (p - onehot(labels)) / n for n rows of `classes` probabilities; labels in device memory.
-void softmax_cross_entropy_gradient(const float* p, const int* labels, float* dz, int n, int classes,
-                                    cudaStream_t stream);
+template <class T>
+void softmax_cross_entropy_gradient(const T* p, const int* labels, T* dz, int n, int classes, cudaStream_t stream);
 
 // Caffe's moving sums after a training pass: sum <- maf * sum + batch value (mean, and the
 // unbiased variance) per channel, factor <- maf * factor + 1.
@@ -71,5 +80,21 @@ void batch_norm_backward_fixed(const float* x, const float* dy, const float* sca
 // decay = weight_decay * decay_mult (the products the CPU's solver forms).
 void sgd_update(float* w, const float* g, float* v, std::size_t n, Scalar<float> lr, Scalar<float> momentum,
                 Scalar<float> weight_decay, float lr_mult, float decay_mult, cudaStream_t stream);
+// The same on FP32 master weights of BF16 ones (w <- bf16(master)). A master whose rounding
+// is not w (w written since the last update, or a zero-filled master) is first set to w.
+void sgd_update(bf16* w, const bf16* g, float* v, float* master, std::size_t n, Scalar<float> lr,
+                Scalar<float> momentum, Scalar<float> weight_decay, float lr_mult, float decay_mult,
+                cudaStream_t stream);
+
+// y[s, c, j] += bias[c] for n samples of `channels` planes of `plane` values.
+void add_bias(const bf16* bias, bf16* y, int n, int channels, int plane, cudaStream_t stream);
+// dbias[c] = the sum of dy[s, c, j] over samples and positions (in float).
+void bias_gradient(const bf16* dy, bf16* dbias, int n, int channels, int plane, cudaStream_t stream);
+// y = max(y, 0) in place; dy *= (y > 0) in place.
+void relu_forward(bf16* y, std::size_t count, cudaStream_t stream);
+void relu_backward(const bf16* y, bf16* dy, std::size_t count, cudaStream_t stream);
+// Conversions (narrow rounds to nearest even).
+void widen(const bf16* in, float* out, std::size_t count, cudaStream_t stream);
+void narrow(const float* in, bf16* out, std::size_t count, cudaStream_t stream);
 
 }  // namespace hcnn::cuda::kernels
