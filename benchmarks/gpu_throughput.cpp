@@ -122,13 +122,10 @@ void run(const char* name, const std::vector<int>& batches, int repeats, bool la
     });
     std::printf("%-12s batch %4d  inference %9.1f img/s (%6.0f GFLOP/s)  training %9.1f img/s (%6.0f GFLOP/s)", name,
                 n, n / inference, 2.0 * macs * n / inference / 1e9, n / training, 6.0 * macs * n / training / 1e9);
-    if constexpr (std::same_as<T, float>) {
-      // The same step replayed from a CUDA graph (the warm-up runs it once and captures it).
-      cuda::TrainingGraph graph(model, solver);
-      const double graphed = median_seconds(repeats, [&] { graph.run(x, labels); });
-      std::printf("  graph %9.1f img/s (%.2fx)", n / graphed, training / graphed);
-    }
-    std::printf("\n");
+    // The same step replayed from a CUDA graph (the warm-up runs it once and captures it).
+    cuda::TrainingGraph graph(model, solver);
+    const double graphed = median_seconds(repeats, [&] { graph.run(x, labels); });
+    std::printf("  graph %9.1f img/s (%.2fx)\n", n / graphed, training / graphed);
     if constexpr (requires { model.for_each_layer([]<std::size_t>(auto&) {}); })
       if (layers) {
         model.forward(x, Mode::test);

@@ -239,6 +239,12 @@ __global__ void convert_kernel(const From* in, To* out, std::size_t count) {
     out[i] = To(float(in[i]));
 }
 
+__global__ void follow_storage_kernel(const bf16* stored, float* copy, std::size_t count) {
+  for (std::size_t i = blockIdx.x * std::size_t(blockDim.x) + threadIdx.x; i < count;
+       i += std::size_t(gridDim.x) * blockDim.x)
+    if (__bfloat16_as_ushort(bf16(copy[i])) != __bfloat16_as_ushort(stored[i])) copy[i] = float(stored[i]);
+}
+
 // The update on the FP32 master copy of BF16 weights. A master whose rounding is no longer the
 // weight (the weights were written since the last update: a checkpoint, copy_parameters) is
 // taken afresh from the weight; zero-filled masters start that way.
@@ -355,6 +361,11 @@ void widen(const bf16* in, float* out, std::size_t count, cudaStream_t stream) {
 
 void narrow(const float* in, bf16* out, std::size_t count, cudaStream_t stream) {
   convert_kernel<<<grid_for(count), threads, 0, stream>>>(in, out, count);
+  HCNN_CUDA_CHECK(cudaGetLastError());
+}
+
+void follow_storage(const bf16* stored, float* copy, std::size_t count, cudaStream_t stream) {
+  follow_storage_kernel<<<grid_for(count), threads, 0, stream>>>(stored, copy, count);
   HCNN_CUDA_CHECK(cudaGetLastError());
 }
 

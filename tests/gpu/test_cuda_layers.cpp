@@ -202,6 +202,8 @@ TEST_CASE("BF16 storage: each layer agrees with the CPU backend", "[cuda][bf16]"
   compare_layer<AvgPool<3, 2, 1>, Shape{2, 6, 6}, cuda::bf16>(2, Mode::train, bf16_tolerance);
   compare_layer<LRN<5>, Shape{7, 3, 3}, cuda::bf16>(2, Mode::train, bf16_tolerance);
   compare_layer<Dropout<0.5f>, Shape{5, 3, 3}, cuda::bf16>(3, Mode::train, bf16_tolerance);
+  compare_layer<BatchNorm<ReLU>, Shape{3, 4, 4}, cuda::bf16>(4, Mode::train, bf16_tolerance);  // float moving sums
+  compare_layer<BatchNorm<>, Shape{3, 2, 2}, cuda::bf16>(2, Mode::test, bf16_tolerance);
 }
 
 TEST_CASE("BF16 storage: the solver keeps FP32 master weights", "[cuda][bf16][sgd]") {
@@ -222,9 +224,38 @@ TEST_CASE("BF16 storage: the solver keeps FP32 master weights", "[cuda][bf16][sg
   CHECK(host_values(p.value, 4) == std::vector<float>(4, 0.5f));
 }
 
+namespace {
+// Mini without its BatchNorm, which BF16 storage does not have.
+using NoBatchNorm = Net<Input<3, 23, 23>, Conv<8, 5, 2, 1>, LRN<5>, MaxPool<3, 2>, Conv<12, 3, 1, 1, 2>,
+                        AvgPool<3, 2, 1>, FC<16>, Dropout<0.5f>, Softmax<5>>;
+}  // namespace
+
+TEST_CASE("BF16 storage: BatchNorm's moving sums accumulate in float", "[cuda][bf16][batchnorm]") {
+  // 300 training passes of the same batch: the sums grow to about 260 times the batch's
+  // statistics, so late increments are about one bf16 unit of the sum (summed in bf16 each
+  // would be rounded by up to half of itself); the float copies keep them as the float layer's.
+  using Norm = Net<Input<2, 3, 3>, BatchNorm<>, FC<3>, Softmax<3>>;
+  Model<Norm, Cuda> full(1);
+  Model<Norm, Cuda, cuda::bf16> half(1);
+  const std::vector<float> x = stored_as<cuda::bf16>(normal_values(4 * 18, 21));
+  Tensor<float, Cuda> fx(4, Norm::input_shape);
+  fx.buffer().copy_from_host(x.data(), x.size());
+  Tensor<cuda::bf16, Cuda> hx(4, Norm::input_shape);
+  hx.buffer() = on_device<cuda::bf16>(x);
+  for (int pass = 0; pass < 300; ++pass) {
+    full.forward(fx, Mode::train);
+    half.forward(hx, Mode::train);
+  }
+  const auto& full_blobs = full.layer<0>().params();
+  const auto& half_blobs = half.layer<0>().params();
+  for (std::size_t b = 0; b < 3; ++b) {  // mean sums, variance sums, factor
+    INFO("blob " << full_blobs[b].name);
+    require_close(host_values(full_blobs[b].value, full_blobs[b].size()),
+                  host_values(half_blobs[b].value, half_blobs[b].size()), bf16_tolerance, "moving sums");
+  }
+}
+
 TEST_CASE("BF16 storage: a network trains as its float twin does", "[cuda][bf16][model]") {
-  using NoBatchNorm = Net<Input<3, 23, 23>, Conv<8, 5, 2, 1>, LRN<5>, MaxPool<3, 2>, Conv<12, 3, 1, 1, 2>,
-                          AvgPool<3, 2, 1>, FC<16>, Dropout<0.5f>, Softmax<5>>;
   Model<NoBatchNorm, Cuda> full(7);
   Model<NoBatchNorm, Cuda, cuda::bf16> half(7);  // the same dropout streams
   copy_parameters(full, half);
@@ -362,11 +393,13 @@ namespace {
 // The same steps taken ordinarily by one model and through a cuda::TrainingGraph by another
 // from the same seed: the same losses and parameters, and the graph captured and replayed when
 // it should. The ordinary model runs first: any pass on the thread counts as a change that
-// makes the graph capture anew.
-template <class NetT>
+// makes the graph capture anew. G: the models' element type.
+template <class NetT, class G = float>
 void compare_graph_steps(int n, std::uint64_t seed, const std::vector<int>& labels) {
-  using M = Model<NetT, Cuda>;
+  using M = Model<NetT, Cuda, G>;
   using Run = typename cuda::TrainingGraph<M>::Run;
+  // The twins' convolutions may use other algorithms (each model finds its own).
+  const double tolerance = std::same_as<G, float> ? 1e-4 : bf16_tolerance;
   struct Step {
     int batch;
     float lr;
@@ -380,15 +413,14 @@ void compare_graph_steps(int n, std::uint64_t seed, const std::vector<int>& labe
   const std::vector<Run> expected{Run::ordinary, Run::captured, Run::replayed, Run::replayed, Run::captured,
                                   Run::replayed, Run::ordinary, Run::captured, Run::captured};
   auto inputs = [&](std::size_t i) {
-    const std::vector<float> host = normal_values(std::size_t(steps[i].batch) * NetT::input_shape.size(), 30 + i);
-    Tensor<float, Cuda> x(steps[i].batch, NetT::input_shape);
-    x.buffer().copy_from_host(host.data(), host.size());
+    Tensor<G, Cuda> x(steps[i].batch, NetT::input_shape);
+    x.buffer() = on_device<G>(normal_values(std::size_t(steps[i].batch) * NetT::input_shape.size(), 30 + i));
     return x;
   };
   auto labels_of = [&](std::size_t i) { return std::span<const int>(labels.data(), std::size_t(steps[i].batch)); };
 
   M ordinary(seed);
-  SgdSolver<float, Cuda> ordinary_solver;
+  SgdSolver<G, Cuda> ordinary_solver;
   const auto params = ordinary.parameters();
   std::vector<double> losses;
   for (std::size_t i = 0; i < steps.size(); ++i) {
@@ -402,7 +434,7 @@ void compare_graph_steps(int n, std::uint64_t seed, const std::vector<int>& labe
   }
 
   M graphed(seed);
-  SgdSolver<float, Cuda> graphed_solver;
+  SgdSolver<G, Cuda> graphed_solver;
   cuda::TrainingGraph graph(graphed, graphed_solver);
   for (std::size_t i = 0; i < steps.size(); ++i) {
     INFO("step " << i);
@@ -411,11 +443,12 @@ void compare_graph_steps(int n, std::uint64_t seed, const std::vector<int>& labe
     graphed_solver.config().lr = steps[i].lr;
     graph.run(x, labels_of(i));
     CHECK(graph.last_run() == expected[i]);
-    CHECK(graphed.loss(labels_of(i)) == Approx(losses[i]).epsilon(1e-4));
+    CHECK(graphed.loss(labels_of(i)) == Approx(losses[i]).epsilon(tolerance));
   }
   CHECK(graph.captures() == 4);
-  require_close(testing::parameter_values(ordinary), testing::parameter_values(graphed), 1e-4,
-                "parameters after the steps");
+  const auto ordinary_values = testing::parameter_values(ordinary), graphed_values = testing::parameter_values(graphed);
+  require_close(std::vector<float>(ordinary_values.begin(), ordinary_values.end()),
+                std::vector<float>(graphed_values.begin(), graphed_values.end()), tolerance, "parameters after the steps");
   const auto a = ordinary.random_streams(), b = graphed.random_streams();
   REQUIRE(a.size() == b.size());
   for (std::size_t i = 0; i < a.size(); ++i) CHECK(a[i].stream->step == b[i].stream->step);
@@ -427,6 +460,9 @@ TEST_CASE("Training steps replayed from a CUDA graph equal ordinary steps", "[cu
     compare_graph_steps<Mini>(6, 7, {0, 1, 2, 3, 4, 0});
   }
   SECTION("a Combination") { compare_graph_steps<Joint>(5, 8, {0, 1, 2, 3, 1}); }
+  SECTION("BF16 storage, through FP32 master weights") {
+    compare_graph_steps<NoBatchNorm, cuda::bf16>(6, 7, {0, 1, 2, 3, 4, 0});
+  }
   SECTION("bad labels are refused before a launch") {
     Model<Mini, Cuda> model(1);
     SgdSolver<float, Cuda> solver;
@@ -524,6 +560,36 @@ TEST_CASE("A Cuda Combination with frozen bases trains from cached features as a
   CHECK(from_bank.loss == Approx(recomputed.loss).epsilon(1e-5));
   CHECK(from_bank.top1 == recomputed.top1);
   require_close(predict(cpu, data, bank, 12), predict(gpu, data, bank, 12), 1e-4, "predicted probabilities");
+}
+
+TEST_CASE("BF16 storage: the Trainer trains a bf16 model as it trains a float one", "[cuda][bf16][train]") {
+  const BrightChannel images;
+  const TrainOptions options{.batch_size = 12, .progress = ProgressStyle::none};
+  Model<NoBatchNorm, Cuda> full(9);
+  Model<NoBatchNorm, Cuda, cuda::bf16> half(9);
+  copy_parameters(full, half);
+  copy_parameters(half, full);
+  const auto full_reports = Trainer(full, Sgd{.lr = 0.01f}, strategy::whole_network, options).fit(images, 2, images);
+  const auto half_reports = Trainer(half, Sgd{.lr = 0.01f}, strategy::whole_network, options).fit(images, 2, images);
+  REQUIRE(half_reports.size() == 2);
+  CHECK(half_reports[1].train_loss == Approx(full_reports[1].train_loss).epsilon(bf16_tolerance));
+  CHECK(half_reports[1].test->loss == Approx(full_reports[1].test->loss).epsilon(bf16_tolerance));
+
+  // From cached features: a Combination of BatchNorm-free bases with frozen bases.
+  using C = Net<Input<2, 7, 7>, Conv<3, 3, 1, 1>, MaxPool<2, 2>, FC<5>, Dropout<0.5f>, FC<4>, Dropout<0.5f>, Softmax<3>>;
+  using Pair = Combination<A, C, FC<6>, Softmax<4>>;
+  const BrightQuadrant quadrants;
+  const TrainOptions cached{.batch_size = 12, .views = 3, .seed = 2, .progress = ProgressStyle::none};
+  Model<Pair, Cuda> full_pair(4);
+  Model<Pair, Cuda, cuda::bf16> half_pair(4);
+  copy_parameters(full_pair, half_pair);
+  copy_parameters(half_pair, full_pair);
+  Trainer full_trainer(full_pair, Sgd{.lr = 0.1f}, strategy::combination_layers, cached);
+  Trainer half_trainer(half_pair, Sgd{.lr = 0.1f}, strategy::combination_layers, cached);
+  const auto full_pair_reports = full_trainer.fit(quadrants, 3, quadrants);
+  const auto half_pair_reports = half_trainer.fit(quadrants, 3, quadrants);
+  CHECK(half_trainer.used_cache());
+  CHECK(half_pair_reports[2].test->loss == Approx(full_pair_reports[2].test->loss).epsilon(bf16_tolerance));
 }
 
 TEST_CASE("Parameters move between the backends exactly: copies and checkpoints", "[cuda][checkpoint]") {

@@ -61,11 +61,11 @@ struct AccuracyCounter {
   }
 };
 
-// A loader's batch (host memory) as a model of `Backend` reads it: the batch itself on the
-// CPU; on a device, uploaded into `staging`.
+// A loader's batch (host floats) as a model of element type T on `Backend` reads it: the batch
+// itself for a float CPU model; else converted (BF16 storage) and uploaded into `staging`.
 template <class T, class Backend>
-const Tensor<T, Backend>& on_backend(const Tensor<T, Cpu>& batch, Tensor<T, Backend>& staging) {
-  if constexpr (std::same_as<Backend, Cpu>) {
+const Tensor<T, Backend>& on_backend(const Tensor<float, Cpu>& batch, Tensor<T, Backend>& staging) {
+  if constexpr (std::same_as<Backend, Cpu> && std::same_as<T, float>) {
     return batch;
   } else {
     staging.resize(batch.batch(), batch.shape());

@@ -49,7 +49,7 @@ struct TrainOptions {
   int views = 10;              // fixed augmented views per image (0: a fresh view every epoch, no cache)
   bool cache_features = true;  // frozen Combination bases: compute their features once per image and view
   bool graph_steps = true;     // Cuda: replay each step from a CUDA graph (backend/cuda/graph.hpp)
-  FeatureBank<float>* feature_bank = nullptr;  // share those features with other models' caches (and the test set's)
+  FeatureBank<float>* feature_bank = nullptr;  // share them with other float models' caches (and the test set's)
   std::uint64_t seed = 1;      // shuffling, views
   std::filesystem::path log_csv;     // one row per epoch, appended
   std::filesystem::path checkpoint;  // written after every epoch; fit() resumes from it if it exists
@@ -86,7 +86,8 @@ class Trainer {
 
  public:
   using T = typename ModelT::value_type;
-  static_assert(std::is_same_v<T, float>, "Trainer: trains float models (datasets load float images)");
+  static_assert(std::is_same_v<T, float> || !std::is_floating_point_v<T>,
+                "Trainer: trains float models, and Cuda models in BF16 storage (datasets load float images)");
 
   Trainer(ModelT& model, Sgd sgd, Strategy strategy = strategy::combination_layers, TrainOptions options = {})
       : model_(&model), sgd_(sgd), solver_(sgd), options_(std::move(options)) {
@@ -129,7 +130,7 @@ class Trainer {
       const bool cacheable = options_.cache_features && !model_->any_base_trains() && (options_.views > 0 || !options_.augment);
       if (cacheable)
         cache_ = std::make_unique<FeatureCache<ModelT>>(*model_, train, options_.views, options_.augment, options_.seed,
-                                                        options_.batch_size, &progress, options_.feature_bank);
+                                                        options_.batch_size, &progress, feature_bank());
     }
     std::unique_ptr<BatchLoader<D>> loader;
     if (!cache_)
@@ -231,11 +232,17 @@ class Trainer {
     if constexpr (caches) {
       if (cache_) {
         if (!test_cache_)
-          test_cache_ = std::make_unique<Cache>(centre_view_cache(*model_, test, options_.feature_bank, options_.batch_size));
+          test_cache_ = std::make_unique<Cache>(centre_view_cache(*model_, test, feature_bank(), options_.batch_size));
         return evaluate(*model_, test, *test_cache_, options_.batch_size);
       }
     }
     return evaluate(*model_, test, options_.batch_size);
+  }
+
+  // The options' bank holds float features: shared by float models only.
+  [[nodiscard]] FeatureBank<T>* feature_bank() const {
+    if constexpr (std::same_as<T, float>) return options_.feature_bank;
+    else return nullptr;
   }
 
   // Why the loss of the next step is NaN or infinite, as far as the parameters tell.

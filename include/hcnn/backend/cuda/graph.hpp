@@ -38,6 +38,7 @@
 #include "../../core/error.hpp"
 #include "../../core/tensor.hpp"
 #include "../../model.hpp"
+#include "../../train/metrics.hpp"
 #include "../../train/sgd.hpp"
 #include "../../train/trainer.hpp"
 #include "buffer.hpp"
@@ -50,14 +51,14 @@ namespace hcnn::cuda {
 template <class ModelT>
 class TrainingGraph {
   static_assert(std::same_as<typename ModelT::backend, Cuda>, "cuda::TrainingGraph: captures the steps of a Cuda model");
-  static_assert(std::same_as<typename ModelT::value_type, float>, "cuda::TrainingGraph: the Cuda backend is float");
+  using T = typename ModelT::value_type;
 
  public:
   // How a run() went: the first step of its batch size ran as usual; a step was captured, then
   // launched; a captured step was launched again.
   enum class Run { ordinary, captured, replayed };
 
-  TrainingGraph(ModelT& model, SgdSolver<float, Cuda>& solver)
+  TrainingGraph(ModelT& model, SgdSolver<T, Cuda>& solver)
       : model_(&model), solver_(&solver), params_(model.parameters()) {
     HCNN_CUDA_CHECK(cudaEventCreateWithFlags(&launched_, cudaEventDisableTiming));
   }
@@ -69,15 +70,15 @@ class TrainingGraph {
   TrainingGraph(const TrainingGraph&) = delete;
   TrainingGraph& operator=(const TrainingGraph&) = delete;
 
-  // One training step on a batch (host or device memory) and its labels (host memory); returns
-  // the batch's probabilities, as model.forward would. model.loss(labels) reads them.
-  const Tensor<float, Cuda>& run(const Tensor<float, Cpu>& inputs, std::span<const int> labels) {
+  // One training step on a batch (host floats, or device memory) and its labels (host
+  // memory); returns the batch's probabilities, as model.forward would. model.loss(labels)
+  // reads them.
+  const Tensor<T, Cuda>& run(const Tensor<float, Cpu>& inputs, std::span<const int> labels) {
     check(inputs.batch(), inputs.shape(), labels);
-    input_.resize(inputs.batch(), inputs.shape());
-    input_.buffer().copy_from_host(inputs.data(), inputs.size());
+    on_backend(inputs, input_);
     return step(labels);
   }
-  const Tensor<float, Cuda>& run(const Tensor<float, Cuda>& inputs, std::span<const int> labels) {
+  const Tensor<T, Cuda>& run(const Tensor<T, Cuda>& inputs, std::span<const int> labels) {
     check(inputs.batch(), inputs.shape(), labels);
     input_.resize(inputs.batch(), inputs.shape());
     copy_values(Cuda{}, inputs.data(), inputs.size(), input_.data());
@@ -99,7 +100,7 @@ class TrainingGraph {
     check_labels(labels, n, ModelT::output_shape.c, "cuda::TrainingGraph");
   }
 
-  const Tensor<float, Cuda>& step(std::span<const int> labels) {
+  const Tensor<T, Cuda>& step(std::span<const int> labels) {
     const int n = input_.batch();
     // The last launch read the pinned labels and launch values when it ran: wait for it
     // before writing them.
@@ -214,13 +215,14 @@ class TrainingGraph {
       all.push_back(p.param->grad.data());
     }
     for (const auto& h : solver_->history()) all.push_back(h.data());
+    for (const auto& m : solver_->master()) all.push_back(m.data());
     return all;
   }
 
   ModelT* model_;
-  SgdSolver<float, Cuda>* solver_;
-  std::vector<NamedParam<float, Cuda>> params_;
-  Tensor<float, Cuda> input_;
+  SgdSolver<T, Cuda>* solver_;
+  std::vector<NamedParam<T, Cuda>> params_;
+  Tensor<T, Cuda> input_;
   int* labels_ = nullptr;  // pinned host memory, read by each launch
   std::size_t labels_capacity_ = 0;
   LaunchValues values_;
@@ -240,9 +242,9 @@ class TrainingGraph {
 namespace hcnn {
 
 // The Trainer replays a Cuda model's steps (TrainOptions::graph_steps).
-template <class N>
-struct TrainingGraphOf<Model<N, Cuda, float>> {
-  using type = cuda::TrainingGraph<Model<N, Cuda, float>>;
+template <class N, class T>
+struct TrainingGraphOf<Model<N, Cuda, T>> {
+  using type = cuda::TrainingGraph<Model<N, Cuda, T>>;
 };
 
 }  // namespace hcnn

@@ -96,5 +96,8 @@ void relu_backward(const bf16* y, bf16* dy, std::size_t count, cudaStream_t stre
 // Conversions (narrow rounds to nearest even).
 void widen(const bf16* in, float* out, std::size_t count, cudaStream_t stream);
 void narrow(const float* in, bf16* out, std::size_t count, cudaStream_t stream);
+// Float copies of bf16 layer state (BatchNorm's moving sums): each copy whose rounding is no
+// longer its stored value (written from outside since) is set to that value.
+void follow_storage(const bf16* stored, float* copy, std::size_t count, cudaStream_t stream);
 
 }  // namespace hcnn::cuda::kernels
