@@ -9,7 +9,9 @@
 //
 // Each figure is the median of `repeats` timed runs after two warm-up runs (the first finds
 // cuDNN's algorithms), timed by the host after synchronising the stream. The FLOP ceiling
-// counts 2 FLOP per multiply-add of the forward pass and three times that for a training step.
+// counts 2 FLOP per multiply-add of the forward pass and three times that for a training step,
+// at the GPU's peak: --peak-tflops, by default the H100/H200 SXM's dense peak of the precision
+// (67 TFLOP/s FP32, 495 TF32, 989 BF16).
 #include <hcnn/backend/cuda.hpp>
 #include <hcnn/hcnn.hpp>
 
@@ -99,11 +101,16 @@ void print_layers(M& model, int n, int repeats) {
 }
 
 template <class M>
-void run(const char* name, const std::vector<int>& batches, int repeats, bool layers) {
+void run(const char* name, const std::vector<int>& batches, int repeats, bool layers, double peak_tflops) {
   using T = typename M::value_type;
   M model(1);
   SgdSolver<T, Cuda> solver(Sgd{.lr = 1e-4f});
   constexpr std::int64_t macs = forward_macs<typename M::net>();
+  // The physical ceiling: the GPU's peak arithmetic and nothing else.
+  std::printf("%-12s %.1f GFLOP per image forward, %.1f per training step: at %.0f TFLOP/s at most %.0f img/s "
+              "inference, %.0f training\n",
+              name, 2.0 * macs / 1e9, 6.0 * macs / 1e9, peak_tflops, peak_tflops * 1e12 / (2.0 * macs),
+              peak_tflops * 1e12 / (6.0 * macs));
   for (int n : batches) {
     Tensor<T, Cuda> x(n, M::input_shape);
     std::vector<T> host(x.size());
@@ -137,11 +144,11 @@ void run(const char* name, const std::vector<int>& batches, int repeats, bool la
 }  // namespace
 
 template <class T>
-void run_all(const std::string& nets, const std::vector<int>& batches, int repeats, bool layers) {
+void run_all(const std::string& nets, const std::vector<int>& batches, int repeats, bool layers, double peak) {
   for (const auto& net : parse_names(nets)) {
-    if (net == "caffenet") run<Model<zoo::CaffeNet<>, Cuda, T>>("CaffeNet", batches, repeats, layers);
-    else if (net == "vgg19") run<Model<zoo::VGG19<>, Cuda, T>>("VGG-19", batches, repeats, layers);
-    else if (net == "combination") run<Model<Joint, Cuda, T>>("[D,VD]+2CL", batches, repeats, layers);
+    if (net == "caffenet") run<Model<zoo::CaffeNet<>, Cuda, T>>("CaffeNet", batches, repeats, layers, peak);
+    else if (net == "vgg19") run<Model<zoo::VGG19<>, Cuda, T>>("VGG-19", batches, repeats, layers, peak);
+    else if (net == "combination") run<Model<Joint, Cuda, T>>("[D,VD]+2CL", batches, repeats, layers, peak);
     else throw Error("unknown network '" + net + "' (caffenet, vgg19, combination)");
   }
 }
@@ -150,6 +157,7 @@ int main(int argc, char** argv) {
   std::string nets = "caffenet,vgg19,combination", batch_text = "1,32,128";
   int repeats = 10;
   bool layers = false, tf32 = false, bf16 = false;
+  double peak_tflops = 0;  // 0: the H100/H200 SXM's dense peak of the precision (NVIDIA's datasheet)
   for (int i = 1; i < argc; ++i) {
     const std::string arg = argv[i];
     if (arg == "--net" && i + 1 < argc) nets = argv[++i];
@@ -158,10 +166,11 @@ int main(int argc, char** argv) {
     else if (arg == "--layers") layers = true;
     else if (arg == "--tf32") tf32 = true;
     else if (arg == "--bf16") bf16 = true;
+    else if (arg == "--peak-tflops" && i + 1 < argc) peak_tflops = std::atof(argv[++i]);
     else {
       std::fprintf(stderr,
                    "usage: %s [--net caffenet,vgg19,combination] [--batch 1,32,128] [--repeats N] [--layers] "
-                   "[--tf32 | --bf16]\n",
+                   "[--tf32 | --bf16] [--peak-tflops P]\n",
                    argv[0]);
       return 2;
     }
@@ -171,9 +180,10 @@ int main(int argc, char** argv) {
     cuda::context().set_tf32(tf32);
     std::printf("GPU: %s; cuDNN %zu, %s\n", cuda::device_name(0).c_str(), cudnnGetVersion(),
                 bf16 ? "BF16 storage, FP32 accumulation" : tf32 ? "TF32 math" : "FP32 math");
+    if (peak_tflops <= 0) peak_tflops = bf16 ? 989 : tf32 ? 495 : 67;
     const std::vector<int> batches = parse_list(batch_text);
-    if (bf16) run_all<cuda::bf16>(nets, batches, repeats, layers);
-    else run_all<float>(nets, batches, repeats, layers);
+    if (bf16) run_all<cuda::bf16>(nets, batches, repeats, layers, peak_tflops);
+    else run_all<float>(nets, batches, repeats, layers, peak_tflops);
   } catch (const std::exception& e) {
     std::fprintf(stderr, "hcnn_bench_gpu: %s\n", e.what());
     return 1;

@@ -57,13 +57,16 @@ step "compute-sanitizer memcheck on a small training step, ordinary and from a C
 timeout 180 compute-sanitizer --tool memcheck --error-exitcode 9 $BUILD/test_cuda_layers "[model],[graph]"
 echo "memcheck exit status: $?"
 
-step "benchmarks: hcnn (FP32), then PyTorch (FP32), then both in TF32 and in BF16"
-timeout 200 $BUILD/gpu_throughput --batch 1,32,128 --repeats 5
-PYTHONUNBUFFERED=1 timeout 150 python3 benchmarks/gpu_peer.py --batch 1,32,128 --repeats 5
-timeout 100 $BUILD/gpu_throughput --net vgg19,combination --batch 128 --repeats 5 --tf32
-PYTHONUNBUFFERED=1 timeout 80 python3 benchmarks/gpu_peer.py --net vgg19,combination --batch 128 --repeats 5 --tf32
-timeout 80 $BUILD/gpu_throughput --net vgg19,combination --batch 128 --repeats 5 --bf16
-PYTHONUNBUFFERED=1 timeout 60 python3 benchmarks/gpu_peer.py --net vgg19,combination --batch 128 --repeats 5 --bf16
+step "benchmarks: hcnn (FP32), then PyTorch (FP32), then both in TF32 and in BF16; the ratios"
+timeout 200 $BUILD/gpu_throughput --batch 1,32,128 --repeats 5 | tee $OUT/hcnn-fp32.txt
+PYTHONUNBUFFERED=1 timeout 150 python3 benchmarks/gpu_peer.py --batch 1,32,128 --repeats 5 | tee $OUT/pytorch-fp32.txt
+python3 benchmarks/gpu_ratio.py $OUT/hcnn-fp32.txt $OUT/pytorch-fp32.txt
+for precision in tf32 bf16; do
+  timeout 90 $BUILD/gpu_throughput --net vgg19,combination --batch 128 --repeats 5 --$precision | tee $OUT/hcnn-$precision.txt
+  PYTHONUNBUFFERED=1 timeout 70 python3 benchmarks/gpu_peer.py --net vgg19,combination --batch 128 --repeats 5 \
+    --$precision | tee $OUT/pytorch-$precision.txt
+  python3 benchmarks/gpu_ratio.py $OUT/hcnn-$precision.txt $OUT/pytorch-$precision.txt
+done
 step "per-layer forward times, VGG-19 at batch 32"
 timeout 60 $BUILD/gpu_throughput --net vgg19 --batch 32 --repeats 5 --layers
 step "done"
