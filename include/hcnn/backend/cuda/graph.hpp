@@ -63,6 +63,7 @@ class TrainingGraph {
     HCNN_CUDA_CHECK(cudaEventCreateWithFlags(&launched_, cudaEventDisableTiming));
   }
   ~TrainingGraph() {
+    cudaEventSynchronize(launched_);  // the last launch may still read the pinned labels
     for (auto& [key, exec] : graphs_) cudaGraphExecDestroy(exec);
     cudaEventDestroy(launched_);
     cudaFreeHost(labels_);
