@@ -132,7 +132,8 @@ void run(const char* name, const std::vector<int>& batches, int repeats, bool la
     // The same step replayed from a CUDA graph (the warm-up runs it once and captures it).
     cuda::TrainingGraph graph(model, solver);
     const double graphed = median_seconds(repeats, [&] { graph.run(x, labels); });
-    std::printf("  graph %9.1f img/s (%.2fx)\n", n / graphed, training / graphed);
+    std::printf("  graph %9.1f img/s (%.2fx)%s\n", n / graphed, training / graphed,
+                graph.capture_error().empty() ? "" : " (not captured: ordinary steps)");
     if constexpr (requires { model.for_each_layer([]<std::size_t>(auto&) {}); })
       if (layers) {
         model.forward(x, Mode::test);

@@ -442,6 +442,7 @@ void compare_graph_steps(int n, std::uint64_t seed, const std::vector<int>& labe
     if (steps[i].evaluate_first) graphed.forward(x, Mode::test);
     graphed_solver.config().lr = steps[i].lr;
     graph.run(x, labels_of(i));
+    INFO("capture error: " << graph.capture_error());
     CHECK(graph.last_run() == expected[i]);
     CHECK(graphed.loss(labels_of(i)) == Approx(losses[i]).epsilon(tolerance));
   }

@@ -27,6 +27,7 @@
 #include <algorithm>
 #include <cstddef>
 #include <cstdint>
+#include <cstdio>
 #include <map>
 #include <optional>
 #include <set>
@@ -88,6 +89,8 @@ class TrainingGraph {
 
   [[nodiscard]] Run last_run() const { return last_run_; }
   [[nodiscard]] std::size_t captures() const { return captures_; }
+  // Why a capture failed (every step since has run as usual), or empty.
+  [[nodiscard]] const std::string& capture_error() const { return capture_error_; }
 
  private:
   using Key = std::pair<int, bool>;  // batch size, TF32
@@ -108,7 +111,7 @@ class TrainingGraph {
     HCNN_CUDA_CHECK(cudaEventSynchronize(launched_));
     stage_labels(labels);
     const Key key{n, context().tf32()};
-    if (!warm_.contains(key)) {
+    if (!warm_.contains(key) || !capture_error_.empty()) {
       record_step(n);  // runs: plans, workspaces, masks and momentum come into being
       warm_.insert(key);
       current_.reset();
@@ -118,7 +121,17 @@ class TrainingGraph {
     last_run_ = Run::replayed;
     if (current_ != key || changes_ != context().changes() || trained_ != trained_blobs() ||
         addresses_ != addresses()) {
-      capture(key, n);
+      try {
+        capture(key, n);
+      } catch (const CudaError& e) {
+        // Training goes on with ordinary steps: a step that cannot be captured still runs.
+        capture_error_ = e.what();
+        std::fprintf(stderr, "hcnn: cuda::TrainingGraph could not capture a training step; steps run as usual: %s\n",
+                     e.what());
+        record_step(n);
+        last_run_ = Run::ordinary;
+        return model_->output();
+      }
       last_run_ = Run::captured;
     }
     values_.stage();
@@ -236,6 +249,7 @@ class TrainingGraph {
   std::vector<const void*> addresses_;  // and where its buffers were
   Run last_run_ = Run::ordinary;
   std::size_t captures_ = 0;
+  std::string capture_error_;
 };
 
 }  // namespace hcnn::cuda
