@@ -67,6 +67,10 @@ template <class T, class Backend>
 const Tensor<T, Backend>& on_backend(const Tensor<float, Cpu>& batch, Tensor<T, Backend>& staging) {
   if constexpr (std::same_as<Backend, Cpu> && std::same_as<T, float>) {
     return batch;
+  } else if constexpr (std::same_as<T, float>) {  // a device: one upload, no host copy
+    staging.resize(batch.batch(), batch.shape());
+    staging.buffer().copy_from_host(batch.data(), batch.size());
+    return staging;
   } else {
     staging.resize(batch.batch(), batch.shape());
     write_on_host(staging.buffer(),
